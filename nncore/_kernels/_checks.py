@@ -1,0 +1,56 @@
+"""Shared validation for kernel wrappers: dtype, ndim, contiguity and shape checks.
+
+Every `def` wrapper in `_kernels/` calls these before releasing the GIL, so bad input becomes a
+Python exception that names the argument and its shape, never a crash.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def as_float_array(x, name: str, ndim: int | None = None, dtype=None) -> np.ndarray:
+    """Return `x` as a C-contiguous float32/float64 ndarray, or raise TypeError/ValueError.
+
+    Non-contiguous input is copied (kernels read contiguous memory); integer or other dtypes
+    are rejected rather than silently converted, so a dtype mistake is visible.
+    """
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy.ndarray, got {type(x).__name__}")
+    if x.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name}: expected float32 or float64, got dtype {x.dtype}")
+    if dtype is not None and x.dtype != np.dtype(dtype):
+        raise TypeError(f"{name}: expected dtype {np.dtype(dtype)}, got {x.dtype}")
+    if ndim is not None and x.ndim != ndim:
+        raise ValueError(f"{name}: expected a {ndim}-D array, got shape {x.shape}")
+    return np.ascontiguousarray(x)
+
+
+def check_same_dtype(**arrays: np.ndarray) -> np.dtype:
+    """Raise TypeError unless all arrays share one dtype; return it."""
+    items = list(arrays.items())
+    first_name, first = items[0]
+    for name, arr in items[1:]:
+        if arr.dtype != first.dtype:
+            raise TypeError(
+                f"dtype mismatch: {first_name} is {first.dtype} but {name} is {arr.dtype}"
+            )
+    return first.dtype
+
+
+def check_shape(x: np.ndarray, shape: tuple, name: str) -> None:
+    """Raise ValueError unless x.shape == shape."""
+    if tuple(x.shape) != tuple(shape):
+        raise ValueError(f"{name}: expected shape {tuple(shape)}, got {tuple(x.shape)}")
+
+
+def as_index_array(x, name: str, ndim: int | None = None) -> np.ndarray:
+    """Return integer class/token indices as a C-contiguous int64 array, or raise TypeError."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy.ndarray, got {type(x).__name__}")
+    if x.dtype.kind not in "iu":
+        raise TypeError(f"{name}: expected an integer array, got dtype {x.dtype}")
+    if ndim is not None and x.ndim != ndim:
+        raise ValueError(f"{name}: expected a {ndim}-D array, got shape {x.shape}")
+    return np.ascontiguousarray(x, dtype=np.int64)

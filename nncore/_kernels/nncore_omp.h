@@ -1,0 +1,15 @@
+/* OpenMP runtime calls with serial stubs, so kernels compile with or without -fopenmp. */
+#ifndef NNCORE_OMP_H
+#define NNCORE_OMP_H
+#ifdef _OPENMP
+#include <omp.h>
+#define NNCORE_HAVE_OPENMP 1
+#else
+#define NNCORE_HAVE_OPENMP 0
+static inline int omp_get_max_threads(void) { return 1; }
+static inline int omp_get_num_procs(void) { return 1; }
+static inline int omp_get_thread_num(void) { return 0; }
+static inline int omp_get_num_threads(void) { return 1; }
+static inline void omp_set_num_threads(int n) { (void)n; }
+#endif
+#endif
