@@ -6,3 +6,5 @@ cdef extern from "nncore_omp.h" nogil:
     int omp_get_thread_num()
     int omp_get_num_threads()
     void omp_set_num_threads(int n)
+    const char *NNCORE_COMPILER
+    int NNCORE_OPENMP_VERSION

@@ -2,7 +2,13 @@
 # Every kernel wrapper reads get_num_threads() and passes it to prange(num_threads=...).
 import os
 
-from ._openmp cimport NNCORE_HAVE_OPENMP, omp_get_num_procs, omp_set_num_threads
+from ._openmp cimport (
+    NNCORE_COMPILER,
+    NNCORE_HAVE_OPENMP,
+    NNCORE_OPENMP_VERSION,
+    omp_get_num_procs,
+    omp_set_num_threads,
+)
 from ._simd cimport nncore_simd_level, nncore_simd_name
 
 
@@ -40,3 +46,13 @@ def get_num_threads() -> int:
 def simd_level() -> str:
     """SIMD instruction set the kernels dispatch to on this CPU."""
     return nncore_simd_name(nncore_simd_level()).decode()
+
+
+def compiler() -> str:
+    """The C compiler (name and version) that built the kernels."""
+    return NNCORE_COMPILER.decode()
+
+
+def openmp_version() -> int:
+    """The _OPENMP date macro the kernels were built with (0 for a serial build)."""
+    return NNCORE_OPENMP_VERSION

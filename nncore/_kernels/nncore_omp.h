@@ -13,3 +13,19 @@ static inline int omp_get_num_threads(void) { return 1; }
 static inline void omp_set_num_threads(int n) { (void)n; }
 #endif
 #endif
+
+/* The compiler that built the kernels, for nncore.build_info(). */
+#ifndef NNCORE_COMPILER
+#if defined(__clang__)
+#define NNCORE_COMPILER "clang " __clang_version__
+#elif defined(__GNUC__)
+#define NNCORE_COMPILER "gcc " __VERSION__
+#else
+#define NNCORE_COMPILER "unknown"
+#endif
+#endif
+#ifdef _OPENMP
+#define NNCORE_OPENMP_VERSION _OPENMP
+#else
+#define NNCORE_OPENMP_VERSION 0
+#endif

@@ -1,0 +1,107 @@
+"""Run nncore's benchmark families and print one table of nncore vs NumPy (vs torch).
+
+    python benchmarks/run.py [--threads 1,2] [--repeat N] [--quick] [--only mlp,ops]
+                             [--json FILE] [--shared-process]
+
+Each (family, backend, thread count) runs in its own child process with OMP_NUM_THREADS,
+OPENBLAS_NUM_THREADS and MKL_NUM_THREADS set before import; a cell is the median time per
+call over N calibrated repeats after warm-up; '~' marks a spread (max-min)/median above 10%.
+Ratios are other/nncore times: above 1 means nncore is faster. Progress goes to stderr.
+`--only gemm` also runs benchmarks/bench_gemm.py (if present) as-is after the table.
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import harness  # noqa: E402
+
+FAMILIES = {"mlp": "bench_mlp", "ops": "bench_ops"}
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", default="1,2", help="comma list of thread counts")
+    parser.add_argument("--repeat", type=int, default=7, help="timed repeats per cell")
+    parser.add_argument("--min-time", type=float, default=0.2,
+                        help="seconds each repeat lasts at least")
+    parser.add_argument("--quick", action="store_true",
+                        help="3 repeats of >= 0.02 s, 1 warm-up call (under a minute)")
+    parser.add_argument("--only", default="mlp,ops",
+                        help="comma list of families: mlp, ops, gemm (bench_gemm.py)")
+    parser.add_argument("--backends", default=None,
+                        help="comma list (default nncore,numpy and torch if installed)")
+    parser.add_argument("--json", default=None, metavar="FILE",
+                        help="write every repeat and machine info here")
+    parser.add_argument("--shared-process", action="store_true",
+                        help="run all backends of a thread count in one process")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    threads = harness.parse_list(args.threads, int)
+    families = harness.parse_list(args.only)
+    unknown = [f for f in families if f not in FAMILIES and f != "gemm"]
+    if unknown:
+        print(f"run.py: unknown families {unknown}; choose from {[*FAMILIES, 'gemm']}",
+              file=sys.stderr)
+        return 2
+    backends = harness.parse_list(args.backends) or harness.available_backends()
+    if args.quick:
+        repeats, min_time, warmup = min(args.repeat, 3), 0.02, 1
+    else:
+        repeats, min_time, warmup = args.repeat, args.min_time, 3
+    worker_args = ["--repeat", str(repeats), "--min-time", str(min_time),
+                   "--warmup", str(warmup)]
+    start = time.perf_counter()
+    records: list[dict] = []
+    for family in families:
+        if family in FAMILIES:
+            print(f"[{family}] threads {threads}, backends {backends}", file=sys.stderr)
+            records += harness.collect(FAMILIES[family], threads, backends, worker_args,
+                                       isolate=not args.shared_process)
+    meta = harness.machine_info()
+    meta["settings"] = {"threads": threads, "repeats": repeats, "min_time": min_time,
+                        "warmup": warmup, "backends": backends,
+                        "isolation": "shared" if args.shared_process else "per-backend",
+                        "elapsed_s": time.perf_counter() - start}
+    nncore_info = meta["nncore"]
+    if isinstance(nncore_info, dict):
+        simd = nncore_info.get("kernels", {}).get("gemm", "?")
+        build = f"nncore {nncore_info.get('version')} (openmp={nncore_info.get('openmp')}, " \
+                f"gemm {simd})"
+    else:
+        build = f"nncore: {nncore_info}"
+    load = meta.get("loadavg_1_5_15")
+    print(f"{meta['cpu']} x{meta['cpu_count']}; NumPy {meta['numpy']}; {build}; "
+          f"torch {meta['torch']}" + (f"; load avg {load[0]:.2f}" if load else ""))
+    print(f"median of {repeats} repeats (>= {min_time} s each); ratio = other time / nncore "
+          f"time (>1: nncore faster); ~ = spread > 10%")
+    if records:
+        print(harness.results_table(records, backends))
+    if "gemm" in families:
+        gemm_script = harness.REPO_ROOT / "benchmarks" / "bench_gemm.py"
+        if gemm_script.exists():
+            print("\n[gemm] benchmarks/bench_gemm.py", flush=True)
+            subprocess.run([sys.executable, "-m", "benchmarks.bench_gemm"],
+                           cwd=harness.REPO_ROOT, env=harness.thread_env(max(threads)),
+                           check=False)
+        else:
+            print("\n[gemm] benchmarks/bench_gemm.py not present; skipped")
+    if args.json:
+        harness.write_json(args.json, records, meta)
+        print(f"wrote {args.json}", file=sys.stderr)
+    print(f"done in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,349 @@
+/* gemm_kernels.h: C side of nncore's GEMM, included only by gemm.pyx.
+ *
+ * Computes C = alpha * op(A) @ op(B) + beta * C (+ bias broadcast over rows) for float32 (s)
+ * and float64 (d). Glossary: op(A) is M x K, op(B) is K x N, C is M x N with row stride ldc;
+ * MR x NR is the register micro-tile, MC x KC the packed A block (L2), KC x NC the packed B
+ * panel (L3), as in GotoBLAS/BLIS.
+ *
+ * Micro-kernels (gemm_ukernel_tmpl.h) are instantiated for AVX-512, AVX2+FMA and portable C,
+ * each compiled with its own GCC `target` attribute, and one is picked per call from
+ * nncore_simd_level(); the build has no -march flags.
+ *
+ * Determinism: every element of C is computed by the same sequence of floating-point operations
+ * whatever the thread count: K is never split between threads, the K blocking (KC) and the
+ * micro-kernel depend only on the dtype, the shape and the SIMD level, and threads split M or N
+ * on micro-tile boundaries. Results are therefore bit-identical for ANY thread count.
+ */
+#ifndef NNCORE_GEMM_KERNELS_H
+#define NNCORE_GEMM_KERNELS_H
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "simd.h"
+#if NNCORE_X86
+#include <immintrin.h>
+#endif
+
+typedef struct {
+    float alpha, beta;
+    int first; /* 1 on the first K block: apply beta and bias; else accumulate into C */
+} nncore_gemm_epi_s;
+
+typedef struct {
+    double alpha, beta;
+    int first;
+} nncore_gemm_epi_d;
+
+/* ---------------------------------------------------------------- transpose helpers */
+#if NNCORE_X86
+/* dst column block <- src row block: dst[c*ldd + r] = src[r*lds + c], r, c < 8 (AVX). */
+static inline __attribute__((always_inline, target("avx"))) void nncore_gemm_tr8x8_s(
+    const float *src, int64_t lds, float *dst, int64_t ldd) {
+    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lds);
+    __m256 r2 = _mm256_loadu_ps(src + 2 * lds), r3 = _mm256_loadu_ps(src + 3 * lds);
+    __m256 r4 = _mm256_loadu_ps(src + 4 * lds), r5 = _mm256_loadu_ps(src + 5 * lds);
+    __m256 r6 = _mm256_loadu_ps(src + 6 * lds), r7 = _mm256_loadu_ps(src + 7 * lds);
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    /* u0: columns 0 | 4 of rows 0-3; u1: 1 | 5; u2: 2 | 6; u3: 3 | 7 (u4-u7: rows 4-7) */
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
+    _mm256_storeu_ps(dst + ldd, _mm256_permute2f128_ps(u1, u5, 0x20));
+    _mm256_storeu_ps(dst + 2 * ldd, _mm256_permute2f128_ps(u2, u6, 0x20));
+    _mm256_storeu_ps(dst + 3 * ldd, _mm256_permute2f128_ps(u3, u7, 0x20));
+    _mm256_storeu_ps(dst + 4 * ldd, _mm256_permute2f128_ps(u0, u4, 0x31));
+    _mm256_storeu_ps(dst + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
+    _mm256_storeu_ps(dst + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
+    _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+
+/* The same for a 4 x 4 block of doubles. */
+static inline __attribute__((always_inline, target("avx"))) void nncore_gemm_tr4x4_d(
+    const double *src, int64_t lds, double *dst, int64_t ldd) {
+    __m256d r0 = _mm256_loadu_pd(src), r1 = _mm256_loadu_pd(src + lds);
+    __m256d r2 = _mm256_loadu_pd(src + 2 * lds), r3 = _mm256_loadu_pd(src + 3 * lds);
+    __m256d t0 = _mm256_unpacklo_pd(r0, r1), t1 = _mm256_unpackhi_pd(r0, r1);
+    __m256d t2 = _mm256_unpacklo_pd(r2, r3), t3 = _mm256_unpackhi_pd(r2, r3);
+    _mm256_storeu_pd(dst, _mm256_permute2f128_pd(t0, t2, 0x20));
+    _mm256_storeu_pd(dst + ldd, _mm256_permute2f128_pd(t1, t3, 0x20));
+    _mm256_storeu_pd(dst + 2 * ldd, _mm256_permute2f128_pd(t0, t2, 0x31));
+    _mm256_storeu_pd(dst + 3 * ldd, _mm256_permute2f128_pd(t1, t3, 0x31));
+}
+#endif
+
+/* ---------------------------------------------------------------- micro-kernel instances */
+#if NNCORE_X86
+/* AVX-512F, float32: 14 x 32 tile (28 zmm accumulators). */
+#define UK_SFX avx512_s
+#define UK_TRB 8
+#define UK_TRANSPOSE(s, ls, d, ld) nncore_gemm_tr8x8_s(s, ls, d, ld)
+#define UK_ATTR __attribute__((target("avx512f")))
+#define UK_T float
+#define UK_V __m512
+#define UK_VL 16
+#define UK_MR 14
+#define UK_NV 2
+#define UK_EPI nncore_gemm_epi_s
+#define UK_ZERO() _mm512_setzero_ps()
+#define UK_SET1(x) _mm512_set1_ps(x)
+#define UK_LOADU(p) _mm512_loadu_ps(p)
+#define UK_STOREU(p, v) _mm512_storeu_ps(p, v)
+#define UK_FMADD(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define UK_MUL(a, b) _mm512_mul_ps(a, b)
+#define UK_ADD(a, b) _mm512_add_ps(a, b)
+#define UK_HAS_MASK 1
+#define UK_MASK_T __mmask16
+#define UK_MASK(l) ((__mmask16)((1u << (l)) - 1u))
+#define UK_MASK_LOADZ(k, p) _mm512_maskz_loadu_ps(k, p)
+#define UK_MASK_STORE(p, k, v) _mm512_mask_storeu_ps(p, k, v)
+#include "gemm_ukernel_tmpl.h"
+#include "gemm_ukernel_undef.h"
+
+/* narrow variant (one vector per row) for the last N <= NR/2 columns */
+#define UK_SFX avx512n_s
+#define UK_TRB 8
+#define UK_TRANSPOSE(s, ls, d, ld) nncore_gemm_tr8x8_s(s, ls, d, ld)
+#define UK_ATTR __attribute__((target("avx512f")))
+#define UK_T float
+#define UK_V __m512
+#define UK_VL 16
+#define UK_MR 14
+#define UK_NV 1
+#define UK_EPI nncore_gemm_epi_s
+#define UK_ZERO() _mm512_setzero_ps()
+#define UK_SET1(x) _mm512_set1_ps(x)
+#define UK_LOADU(p) _mm512_loadu_ps(p)
+#define UK_STOREU(p, v) _mm512_storeu_ps(p, v)
+#define UK_FMADD(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define UK_MUL(a, b) _mm512_mul_ps(a, b)
+#define UK_ADD(a, b) _mm512_add_ps(a, b)
+#define UK_HAS_MASK 1
+#define UK_MASK_T __mmask16
+#define UK_MASK(l) ((__mmask16)((1u << (l)) - 1u))
+#define UK_MASK_LOADZ(k, p) _mm512_maskz_loadu_ps(k, p)
+#define UK_MASK_STORE(p, k, v) _mm512_mask_storeu_ps(p, k, v)
+#include "gemm_ukernel_tmpl.h"
+#include "gemm_ukernel_undef.h"
+
+/* AVX-512F, float64: 14 x 16 tile. */
+#define UK_SFX avx512_d
+#define UK_TRB 4
+#define UK_TRANSPOSE(s, ls, d, ld) nncore_gemm_tr4x4_d(s, ls, d, ld)
+#define UK_ATTR __attribute__((target("avx512f")))
+#define UK_T double
+#define UK_V __m512d
+#define UK_VL 8
+#define UK_MR 14
+#define UK_NV 2
+#define UK_EPI nncore_gemm_epi_d
+#define UK_ZERO() _mm512_setzero_pd()
+#define UK_SET1(x) _mm512_set1_pd(x)
+#define UK_LOADU(p) _mm512_loadu_pd(p)
+#define UK_STOREU(p, v) _mm512_storeu_pd(p, v)
+#define UK_FMADD(a, b, c) _mm512_fmadd_pd(a, b, c)
+#define UK_MUL(a, b) _mm512_mul_pd(a, b)
+#define UK_ADD(a, b) _mm512_add_pd(a, b)
+#define UK_HAS_MASK 1
+#define UK_MASK_T __mmask8
+#define UK_MASK(l) ((__mmask8)((1u << (l)) - 1u))
+#define UK_MASK_LOADZ(k, p) _mm512_maskz_loadu_pd(k, p)
+#define UK_MASK_STORE(p, k, v) _mm512_mask_storeu_pd(p, k, v)
+#include "gemm_ukernel_tmpl.h"
+#include "gemm_ukernel_undef.h"
+
+/* narrow variant (one vector per row) for the last N <= NR/2 columns */
+#define UK_SFX avx512n_d
+#define UK_TRB 4
+#define UK_TRANSPOSE(s, ls, d, ld) nncore_gemm_tr4x4_d(s, ls, d, ld)
+#define UK_ATTR __attribute__((target("avx512f")))
+#define UK_T double
+#define UK_V __m512d
+#define UK_VL 8
+#define UK_MR 14
+#define UK_NV 1
+#define UK_EPI nncore_gemm_epi_d
+#define UK_ZERO() _mm512_setzero_pd()
+#define UK_SET1(x) _mm512_set1_pd(x)
+#define UK_LOADU(p) _mm512_loadu_pd(p)
+#define UK_STOREU(p, v) _mm512_storeu_pd(p, v)
+#define UK_FMADD(a, b, c) _mm512_fmadd_pd(a, b, c)
+#define UK_MUL(a, b) _mm512_mul_pd(a, b)
+#define UK_ADD(a, b) _mm512_add_pd(a, b)
+#define UK_HAS_MASK 1
+#define UK_MASK_T __mmask8
+#define UK_MASK(l) ((__mmask8)((1u << (l)) - 1u))
+#define UK_MASK_LOADZ(k, p) _mm512_maskz_loadu_pd(k, p)
+#define UK_MASK_STORE(p, k, v) _mm512_mask_storeu_pd(p, k, v)
+#include "gemm_ukernel_tmpl.h"
+#include "gemm_ukernel_undef.h"
+
+/* AVX2 + FMA, float32: 6 x 16 tile (12 ymm accumulators of 16 registers). */
+#define UK_SFX avx2_s
+#define UK_TRB 8
+#define UK_TRANSPOSE(s, ls, d, ld) nncore_gemm_tr8x8_s(s, ls, d, ld)
+#define UK_ATTR __attribute__((target("avx2,fma")))
+#define UK_T float
+#define UK_V __m256
+#define UK_VL 8
+#define UK_MR 6
+#define UK_NV 2
+#define UK_EPI nncore_gemm_epi_s
+#define UK_ZERO() _mm256_setzero_ps()
+#define UK_SET1(x) _mm256_set1_ps(x)
+#define UK_LOADU(p) _mm256_loadu_ps(p)
+#define UK_STOREU(p, v) _mm256_storeu_ps(p, v)
+#define UK_FMADD(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define UK_MUL(a, b) _mm256_mul_ps(a, b)
+#define UK_ADD(a, b) _mm256_add_ps(a, b)
+#define UK_HAS_MASK 0
+#include "gemm_ukernel_tmpl.h"
+#include "gemm_ukernel_undef.h"
+
+/* narrow variant (one vector per row) for the last N <= NR/2 columns */
+#define UK_SFX avx2n_s
+#define UK_TRB 8
+#define UK_TRANSPOSE(s, ls, d, ld) nncore_gemm_tr8x8_s(s, ls, d, ld)
+#define UK_ATTR __attribute__((target("avx2,fma")))
+#define UK_T float
+#define UK_V __m256
+#define UK_VL 8
+#define UK_MR 6
+#define UK_NV 1
+#define UK_EPI nncore_gemm_epi_s
+#define UK_ZERO() _mm256_setzero_ps()
+#define UK_SET1(x) _mm256_set1_ps(x)
+#define UK_LOADU(p) _mm256_loadu_ps(p)
+#define UK_STOREU(p, v) _mm256_storeu_ps(p, v)
+#define UK_FMADD(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define UK_MUL(a, b) _mm256_mul_ps(a, b)
+#define UK_ADD(a, b) _mm256_add_ps(a, b)
+#define UK_HAS_MASK 0
+#include "gemm_ukernel_tmpl.h"
+#include "gemm_ukernel_undef.h"
+
+/* AVX2 + FMA, float64: 6 x 8 tile. */
+#define UK_SFX avx2_d
+#define UK_TRB 4
+#define UK_TRANSPOSE(s, ls, d, ld) nncore_gemm_tr4x4_d(s, ls, d, ld)
+#define UK_ATTR __attribute__((target("avx2,fma")))
+#define UK_T double
+#define UK_V __m256d
+#define UK_VL 4
+#define UK_MR 6
+#define UK_NV 2
+#define UK_EPI nncore_gemm_epi_d
+#define UK_ZERO() _mm256_setzero_pd()
+#define UK_SET1(x) _mm256_set1_pd(x)
+#define UK_LOADU(p) _mm256_loadu_pd(p)
+#define UK_STOREU(p, v) _mm256_storeu_pd(p, v)
+#define UK_FMADD(a, b, c) _mm256_fmadd_pd(a, b, c)
+#define UK_MUL(a, b) _mm256_mul_pd(a, b)
+#define UK_ADD(a, b) _mm256_add_pd(a, b)
+#define UK_HAS_MASK 0
+#include "gemm_ukernel_tmpl.h"
+#include "gemm_ukernel_undef.h"
+
+/* narrow variant (one vector per row) for the last N <= NR/2 columns */
+#define UK_SFX avx2n_d
+#define UK_TRB 4
+#define UK_TRANSPOSE(s, ls, d, ld) nncore_gemm_tr4x4_d(s, ls, d, ld)
+#define UK_ATTR __attribute__((target("avx2,fma")))
+#define UK_T double
+#define UK_V __m256d
+#define UK_VL 4
+#define UK_MR 6
+#define UK_NV 1
+#define UK_EPI nncore_gemm_epi_d
+#define UK_ZERO() _mm256_setzero_pd()
+#define UK_SET1(x) _mm256_set1_pd(x)
+#define UK_LOADU(p) _mm256_loadu_pd(p)
+#define UK_STOREU(p, v) _mm256_storeu_pd(p, v)
+#define UK_FMADD(a, b, c) _mm256_fmadd_pd(a, b, c)
+#define UK_MUL(a, b) _mm256_mul_pd(a, b)
+#define UK_ADD(a, b) _mm256_add_pd(a, b)
+#define UK_HAS_MASK 0
+#include "gemm_ukernel_tmpl.h"
+#include "gemm_ukernel_undef.h"
+#endif /* NNCORE_X86 */
+
+/* Portable C: scalar "vectors" of one lane, 4 x 8 tile; the compiler vectorises what the
+ * baseline instruction set allows (SSE2 on x86-64, NEON on aarch64). No FMA contraction is
+ * requested: a*b+c is written as two operations. */
+#define UK_SFX portable_s
+#define UK_ATTR
+#define UK_T float
+#define UK_V float
+#define UK_VL 1
+#define UK_MR 4
+#define UK_NV 8
+#define UK_EPI nncore_gemm_epi_s
+#define UK_ZERO() 0.0f
+#define UK_SET1(x) (x)
+#define UK_LOADU(p) (*(p))
+#define UK_STOREU(p, v) (*(p) = (v))
+#define UK_FMADD(a, b, c) ((a) * (b) + (c))
+#define UK_MUL(a, b) ((a) * (b))
+#define UK_ADD(a, b) ((a) + (b))
+#define UK_HAS_MASK 0
+#include "gemm_ukernel_tmpl.h"
+#include "gemm_ukernel_undef.h"
+
+#define UK_SFX portable_d
+#define UK_ATTR
+#define UK_T double
+#define UK_V double
+#define UK_VL 1
+#define UK_MR 4
+#define UK_NV 8
+#define UK_EPI nncore_gemm_epi_d
+#define UK_ZERO() 0.0
+#define UK_SET1(x) (x)
+#define UK_LOADU(p) (*(p))
+#define UK_STOREU(p, v) (*(p) = (v))
+#define UK_FMADD(a, b, c) ((a) * (b) + (c))
+#define UK_MUL(a, b) ((a) * (b))
+#define UK_ADD(a, b) ((a) + (b))
+#define UK_HAS_MASK 0
+#include "gemm_ukernel_tmpl.h"
+#include "gemm_ukernel_undef.h"
+
+/* ------------------------------------------------------------------ shared tuning state */
+/* Test hooks (set from gemm.pyx's private _set_*_for_testing functions): a cap on the SIMD
+ * level, block-size overrides (0 = default) and a forced path. */
+static int nncore_gemm_level_cap = 2;
+static int64_t nncore_gemm_override_mc = 0, nncore_gemm_override_kc = 0,
+               nncore_gemm_override_nc = 0;
+#define NNCORE_GEMM_PATH_AUTO 0
+#define NNCORE_GEMM_PATH_PACKED 1
+#define NNCORE_GEMM_PATH_DIRECT 2
+static int nncore_gemm_force_path = NNCORE_GEMM_PATH_AUTO;
+
+static inline int nncore_gemm_level(void) {
+    int level = nncore_simd_level();
+    return level < nncore_gemm_level_cap ? level : nncore_gemm_level_cap;
+}
+
+static inline const char *nncore_gemm_level_name(void) {
+    return nncore_simd_name(nncore_gemm_level());
+}
+
+/* ------------------------------------------------------------------------ drivers */
+#define GD_T float
+#define GD_SFX s
+#include "gemm_driver_tmpl.h"
+#undef GD_T
+#undef GD_SFX
+
+#define GD_T double
+#define GD_SFX d
+#include "gemm_driver_tmpl.h"
+#undef GD_T
+#undef GD_SFX
+
+#endif /* NNCORE_GEMM_KERNELS_H */

@@ -1,0 +1,303 @@
+/* gemm_ukernel_tmpl.h: the register-blocked GEMM micro-kernel, written once and instantiated
+ * per (instruction set, dtype) by gemm_kernels.h. No include guard: it is meant to be included
+ * several times, each time with these macros defined (then undefined by the includer):
+ *
+ *   UK_SFX        name suffix, e.g. avx512_s
+ *   UK_ATTR       function attribute selecting the instruction set (or nothing)
+ *   UK_T, UK_V    scalar type and vector type;  UK_VL lanes per vector
+ *   UK_MR, UK_NV  micro-tile rows, vectors per row (NR = UK_NV * UK_VL columns)
+ *   UK_EPI        the epilogue struct type of this dtype (nncore_gemm_epi_s / _d)
+ *   UK_ZERO() UK_SET1(x) UK_LOADU(p) UK_STOREU(p, v) UK_FMADD(a, b, c) UK_MUL(a, b) UK_ADD(a, b)
+ *   UK_TRB        (optional) block size of UK_TRANSPOSE(src, ld_src, dst, ld_dst), an in-register
+ *                 transpose of a UK_TRB x UK_TRB block used by the packing routines
+ *   UK_HAS_MASK   1 when the ISA has cheap lane masks (AVX-512): then UK_MASK_T, UK_MASK(lanes),
+ *                 UK_MASK_LOADZ(k, p) and UK_MASK_STORE(p, k, v) are defined too.
+ *
+ * The micro-kernel computes a tile  acc[i][j] = sum_k a[i*rs_a + k*cs_a] * b[k*rs_b + j]
+ * for i < MR_COMPUTE (a compile-time constant after inlining), j < NR, k < kc, in registers,
+ * k in increasing order with one fused multiply-add per step, then applies the epilogue to the
+ * first m_store rows and n columns of C:
+ *   first K block:  C = alpha*acc [+ beta*C when beta != 0] [+ bias]   (beta == 0: C not read)
+ *   later K blocks: C = C + alpha*acc
+ * Rows of b must be readable for NR elements (the driver zero-pads B panels); partial column
+ * tiles (n < NR) are written with lane masks, or through a small temp tile where the ISA has
+ * no masks, so nothing outside C[0:m_store, 0:n] is read or written. */
+
+#define UK_CAT2_(a, b) a##_##b
+#define UK_CAT2(a, b) UK_CAT2_(a, b)
+#define UK_FN(name) UK_CAT2(name, UK_SFX)
+#define UK_NR (UK_NV * UK_VL)
+
+/* One output vector of the epilogue; `cv` is C's old value (ignored when not read). */
+#define UK_EPI_VEC(r, cv, biasv, has_bias, e, va, vb, scale)                                \
+    do {                                                                            \
+        if ((e)->first) {                                                           \
+            if (scale) r = UK_MUL(r, va);                                           \
+            if ((e)->beta != 0) r = UK_ADD(r, UK_MUL(vb, cv));                      \
+            if (has_bias) r = UK_ADD(r, biasv);                                    \
+        } else {                                                                    \
+            r = scale ? UK_FMADD(r, va, cv) : UK_ADD(cv, r);                        \
+        }                                                                           \
+    } while (0)
+
+/* Epilogue for a full-width tile: rows i < m_store, all NR columns. */
+static inline __attribute__((always_inline)) UK_ATTR void UK_FN(gemm_epi_full)(
+    UK_V acc[UK_MR][UK_NV], const int mrows, const int64_t m_store, UK_T *restrict c,
+    const int64_t ldc, const UK_EPI *e, const UK_T *restrict bias) {
+    const UK_V va = UK_SET1(e->alpha), vb = UK_SET1(e->beta);
+    const int scale = e->alpha != (UK_T)1;
+    const int read_c = !e->first || e->beta != 0;
+#pragma GCC unroll 16
+    for (int i = 0; i < UK_MR; i++) {
+        if (i >= mrows || i >= m_store) break;
+        UK_T *ci = c + i * ldc;
+#pragma GCC unroll 4
+        for (int v = 0; v < UK_NV; v++) {
+            UK_V r = acc[i][v];
+            UK_V cv = read_c ? UK_LOADU(ci + v * UK_VL) : UK_ZERO();
+            UK_V bv = bias ? UK_LOADU(bias + v * UK_VL) : UK_ZERO();
+            UK_EPI_VEC(r, cv, bv, bias != 0, e, va, vb, scale);
+            UK_STOREU(ci + v * UK_VL, r);
+        }
+    }
+}
+
+#if UK_HAS_MASK
+/* Epilogue for a partial-width tile (n < NR) with lane masks: nothing beyond column n is
+ * touched (masked loads do not fault on masked-off lanes). */
+static inline __attribute__((always_inline)) UK_ATTR void UK_FN(gemm_epi_part)(
+    UK_V acc[UK_MR][UK_NV], const int mrows, const int64_t m_store, const int64_t n,
+    UK_T *restrict c, const int64_t ldc, const UK_EPI *e, const UK_T *restrict bias) {
+    const UK_V va = UK_SET1(e->alpha), vb = UK_SET1(e->beta);
+    const int scale = e->alpha != (UK_T)1;
+    const int read_c = !e->first || e->beta != 0;
+    UK_MASK_T mk[UK_NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < UK_NV; v++) {
+        int64_t lanes = n - v * UK_VL;
+        mk[v] = UK_MASK(lanes < 0 ? 0 : lanes > UK_VL ? UK_VL : lanes);
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < UK_MR; i++) {
+        if (i >= mrows || i >= m_store) break;
+        UK_T *ci = c + i * ldc;
+#pragma GCC unroll 4
+        for (int v = 0; v < UK_NV; v++) {
+            UK_V r = acc[i][v];
+            UK_V cv = read_c ? UK_MASK_LOADZ(mk[v], ci + v * UK_VL) : UK_ZERO();
+            UK_V bv = bias ? UK_MASK_LOADZ(mk[v], bias + v * UK_VL) : UK_ZERO();
+            UK_EPI_VEC(r, cv, bv, bias != 0, e, va, vb, scale);
+            UK_MASK_STORE(ci + v * UK_VL, mk[v], r);
+        }
+    }
+}
+#endif
+
+/* The micro-kernel body. MROWS is a compile-time constant at every call site (the function is
+ * force-inlined), so `acc` lives in registers and the row loop is fully unrolled. */
+static inline __attribute__((always_inline)) UK_ATTR void UK_FN(gemm_ukr_body)(
+    const int MROWS, const int64_t m_store, const int64_t n, const int64_t kc,
+    const UK_T *restrict a, const int64_t rs_a, const int64_t cs_a, const UK_T *restrict b,
+    const int64_t rs_b, UK_T *restrict c, const int64_t ldc, const UK_EPI *e,
+    const UK_T *restrict bias) {
+    UK_V acc[UK_MR][UK_NV];
+#pragma GCC unroll 16
+    for (int i = 0; i < UK_MR; i++) {
+        if (i >= MROWS) break;
+#pragma GCC unroll 4
+        for (int v = 0; v < UK_NV; v++) acc[i][v] = UK_ZERO();
+    }
+    for (int64_t k = 0; k < kc; k++) {
+        UK_V bv[UK_NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < UK_NV; v++) bv[v] = UK_LOADU(b + v * UK_VL);
+#pragma GCC unroll 16
+        for (int i = 0; i < UK_MR; i++) {
+            if (i >= MROWS) break;
+            const UK_V ai = UK_SET1(a[i * rs_a]);
+#pragma GCC unroll 4
+            for (int v = 0; v < UK_NV; v++) acc[i][v] = UK_FMADD(ai, bv[v], acc[i][v]);
+        }
+        a += cs_a;
+        b += rs_b;
+    }
+    if (n >= UK_NR) {
+        UK_FN(gemm_epi_full)(acc, MROWS, m_store, c, ldc, e, bias);
+    } else {
+#if UK_HAS_MASK
+        UK_FN(gemm_epi_part)(acc, MROWS, m_store, n, c, ldc, e, bias);
+#else
+        /* Copy the valid part of C (and bias) into a full-width temp tile, run the same
+         * full-width epilogue on it, copy the valid part back. */
+        UK_T tmp[UK_MR * UK_NR], btmp[UK_NR];
+        const int read_c = !e->first || e->beta != 0;
+        const int64_t mm = m_store < MROWS ? m_store : MROWS;
+        for (int64_t i = 0; i < mm; i++)
+            for (int64_t j = 0; j < UK_NR; j++)
+                tmp[i * UK_NR + j] = (read_c && j < n) ? c[i * ldc + j] : (UK_T)0;
+        if (bias)
+            for (int64_t j = 0; j < UK_NR; j++) btmp[j] = j < n ? bias[j] : (UK_T)0;
+        UK_FN(gemm_epi_full)(acc, MROWS, m_store, tmp, UK_NR, e, bias ? btmp : 0);
+        for (int64_t i = 0; i < mm; i++)
+            for (int64_t j = 0; j < n; j++) c[i * ldc + j] = tmp[i * UK_NR + j];
+#endif
+    }
+}
+
+/* Packed-A micro-kernel: A panel is k-major with MR rows per k (rs_a = 1, cs_a = MR) and
+ * zero-padded to MR rows, so it always computes MR rows and stores the first m. */
+static UK_ATTR void UK_FN(gemm_ukr_packed)(int64_t m, int64_t n, int64_t kc,
+                                           const UK_T *restrict a, const UK_T *restrict b,
+                                           UK_T *restrict c, int64_t ldc, const UK_EPI *e,
+                                           const UK_T *restrict bias) {
+    UK_FN(gemm_ukr_body)(UK_MR, m, n, kc, a, 1, UK_MR, b, UK_NR, c, ldc, e, bias);
+}
+
+/* Transpose-pack: dst[k*W + r] = src[r*ld + k] for r < rows, k < kc (rows of src are
+ * contiguous over k), zero for rows <= r < W. Used for op(A) with contiguous rows and op(B)
+ * with contiguous columns; SIMD levels transpose UK_TRB x UK_TRB blocks in registers. */
+static inline __attribute__((always_inline)) UK_ATTR void UK_FN(gemm_pack_t)(
+    const int W, const int64_t rows, const int64_t kc, const UK_T *restrict src,
+    const int64_t ld, UK_T *restrict dst) {
+    int64_t k0 = 0;
+#ifdef UK_TRB
+    if (rows >= UK_TRB) {
+        const int64_t kb = kc / UK_TRB * UK_TRB;
+        for (int64_t r0 = 0; r0 < rows; r0 += UK_TRB) {
+            /* a last partial block of rows overlaps the previous one (same values rewritten) */
+            const int64_t r = r0 + UK_TRB <= rows ? r0 : rows - UK_TRB;
+            for (int64_t k = 0; k < kb; k += UK_TRB)
+                UK_TRANSPOSE(src + r * ld + k, ld, dst + k * W + r, W);
+        }
+        k0 = kb;
+    }
+#endif
+    for (int64_t k = k0; k < kc; k++)
+        for (int64_t r = 0; r < rows; r++) dst[k * W + r] = src[r * ld + k];
+    if (rows < W)
+        for (int64_t k = 0; k < kc; k++)
+            for (int64_t r = rows; r < W; r++) dst[k * W + r] = (UK_T)0;
+}
+
+/* Copy-pack: dst[k*W + c] = src[k*ld + c] for c < cols, zero for cols <= c < W. */
+static inline __attribute__((always_inline)) UK_ATTR void UK_FN(gemm_pack_copy)(
+    const int W, const int64_t cols, const int64_t kc, const UK_T *restrict src,
+    const int64_t ld, UK_T *restrict dst) {
+    if (cols == W && W % UK_VL == 0) {
+        for (int64_t k = 0; k < kc; k++)
+#pragma GCC unroll 4
+            for (int v = 0; v < W / UK_VL; v++)
+                UK_STOREU(dst + k * W + v * UK_VL, UK_LOADU(src + k * ld + v * UK_VL));
+        return;
+    }
+    for (int64_t k = 0; k < kc; k++) {
+        for (int64_t c = 0; c < cols; c++) dst[k * W + c] = src[k * ld + c];
+        for (int64_t c = cols; c < W; c++) dst[k * W + c] = (UK_T)0;
+    }
+}
+
+/* Pack an mc x kc block of A (element (i, k) at a[i*rs_a + k*cs_a]) into MR-row panels, each
+ * k-major (panel[k*MR + i]); the last panel is zero-padded to MR rows. */
+static UK_ATTR void UK_FN(gemm_pack_a)(int64_t mc, int64_t kc, const UK_T *restrict a,
+                                       int64_t rs_a, int64_t cs_a, UK_T *restrict ap) {
+    for (int64_t i0 = 0; i0 < mc; i0 += UK_MR) {
+        const int64_t mr = mc - i0 < UK_MR ? mc - i0 : UK_MR;
+        const UK_T *src = a + i0 * rs_a;
+        if (cs_a == 1) {
+            UK_FN(gemm_pack_t)(UK_MR, mr, kc, src, rs_a, ap);
+        } else if (rs_a == 1) {
+            UK_FN(gemm_pack_copy)(UK_MR, mr, kc, src, cs_a, ap);
+        } else {
+            for (int64_t k = 0; k < kc; k++)
+                for (int i = 0; i < UK_MR; i++)
+                    ap[k * UK_MR + i] = i < mr ? src[i * rs_a + k * cs_a] : (UK_T)0;
+        }
+        ap += UK_MR * kc;
+    }
+}
+
+/* Pack a kc x nc block of B (element (k, j) at b[k*rs_b + j*cs_b]) into NR-column panels, each
+ * k-major (panel[k*NR + j]); the last panel is zero-padded to NR columns. */
+static UK_ATTR void UK_FN(gemm_pack_b)(int64_t kc, int64_t nc, const UK_T *restrict b,
+                                       int64_t rs_b, int64_t cs_b, UK_T *restrict bp) {
+    for (int64_t j0 = 0; j0 < nc; j0 += UK_NR) {
+        const int64_t nr = nc - j0 < UK_NR ? nc - j0 : UK_NR;
+        const UK_T *src = b + j0 * cs_b;
+        if (cs_b == 1) {
+            UK_FN(gemm_pack_copy)(UK_NR, nr, kc, src, rs_b, bp);
+        } else if (rs_b == 1) {
+            UK_FN(gemm_pack_t)(UK_NR, nr, kc, src, cs_b, bp);
+        } else {
+            for (int64_t k = 0; k < kc; k++)
+                for (int j = 0; j < UK_NR; j++)
+                    bp[k * UK_NR + j] = j < nr ? src[k * rs_b + j * cs_b] : (UK_T)0;
+        }
+        bp += UK_NR * kc;
+    }
+}
+
+#define UK_CASE(mm)                                                                        \
+    case mm:                                                                               \
+        UK_FN(gemm_ukr_body)(mm, mm, n, kc, a, rs_a, cs_a, b, rs_b, c, ldc, e, bias);      \
+        break;
+
+/* Strided-A micro-kernel (no packing): A read in place with any (rs_a, cs_a), B rows with
+ * stride rs_b; m < MR rows are computed by an instance specialised for m (no wasted work). */
+static UK_ATTR void UK_FN(gemm_ukr_strided)(int64_t m, int64_t n, int64_t kc,
+                                            const UK_T *restrict a, int64_t rs_a, int64_t cs_a,
+                                            const UK_T *restrict b, int64_t rs_b,
+                                            UK_T *restrict c, int64_t ldc, const UK_EPI *e,
+                                            const UK_T *restrict bias) {
+    switch (m) {
+        UK_CASE(1)
+#if UK_MR >= 2
+        UK_CASE(2)
+#endif
+#if UK_MR >= 3
+        UK_CASE(3)
+#endif
+#if UK_MR >= 4
+        UK_CASE(4)
+#endif
+#if UK_MR >= 5
+        UK_CASE(5)
+#endif
+#if UK_MR >= 6
+        UK_CASE(6)
+#endif
+#if UK_MR >= 7
+        UK_CASE(7)
+#endif
+#if UK_MR >= 8
+        UK_CASE(8)
+#endif
+#if UK_MR >= 9
+        UK_CASE(9)
+#endif
+#if UK_MR >= 10
+        UK_CASE(10)
+#endif
+#if UK_MR >= 11
+        UK_CASE(11)
+#endif
+#if UK_MR >= 12
+        UK_CASE(12)
+#endif
+#if UK_MR >= 13
+        UK_CASE(13)
+#endif
+#if UK_MR >= 14
+        UK_CASE(14)
+#endif
+#if UK_MR >= 15
+        UK_CASE(15)
+#endif
+#if UK_MR >= 16
+        UK_CASE(16)
+#endif
+        default:
+            break;
+    }
+}
+#undef UK_CASE
+#undef UK_EPI_VEC

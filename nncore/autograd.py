@@ -1,0 +1,302 @@
+"""Define-by-run autograd: Function/Context, grad mode, and the backward engine.
+
+A `Function` computes on plain ndarrays. `Function.apply` unwraps Tensor arguments, runs
+`forward`, and links the output Tensor(s) to the graph only when grad mode is on and some input
+requires a gradient. `backward` runs the graph in reverse topological order, found iteratively so
+that deep graphs (long RNN unrolls) never hit Python's recursion limit. The engine, not the
+Functions, accumulates gradients on fan-out.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+
+from .tensor import Tensor
+
+__all__ = [
+    "Context",
+    "Function",
+    "no_grad",
+    "enable_grad",
+    "set_grad_enabled",
+    "is_grad_enabled",
+    "backward",
+    "grad",
+]
+
+
+class _GradMode(threading.local):
+    enabled = True
+
+
+_mode = _GradMode()
+
+
+def is_grad_enabled() -> bool:
+    """True when operations record the graph for backward."""
+    return _mode.enabled
+
+
+class set_grad_enabled:
+    """Context manager (and decorator) that sets grad mode on or off."""
+
+    def __init__(self, mode: bool) -> None:
+        self.prev = _mode.enabled
+        _mode.enabled = bool(mode)
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc) -> None:
+        _mode.enabled = self.prev
+
+
+class _GradModeContext:
+    _value = True
+
+    def __enter__(self) -> None:
+        self.prev = _mode.enabled
+        _mode.enabled = self._value
+
+    def __exit__(self, *exc) -> None:
+        _mode.enabled = self.prev
+
+    def __call__(self, fn):
+        import functools
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with self.__class__():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_GradModeContext):
+    """Context manager / decorator: operations inside do not record the graph."""
+
+    _value = False
+
+
+class enable_grad(_GradModeContext):
+    """Context manager / decorator: turn grad mode back on inside a `no_grad` block."""
+
+    _value = True
+
+
+_FREED_GRAPH_MESSAGE = (
+    "Trying to backward through the graph a second time (or directly access saved tensors "
+    "after they have already been freed). Saved intermediate values of the graph are freed "
+    "when you call .backward(). Specify retain_graph=True if you need to backward through the "
+    "graph a second time.")
+
+
+class Context:
+    """Per-call state a Function's forward leaves for its backward.
+
+    `save_for_backward(*arrays)` stores what backward needs; `saved_tensors` reads it back;
+    `needs_input_grad[i]` tells whether input i needs a gradient. Any other attribute may be set.
+    """
+
+    __slots__ = ("fn", "parents", "needs_input_grad", "n_outputs", "_saved", "_freed",
+                 "__dict__")
+
+    def __init__(self) -> None:
+        self._saved: tuple = ()
+        self._freed = False
+
+    def save_for_backward(self, *arrays: Any) -> None:
+        self._saved = arrays
+
+    @property
+    def saved_tensors(self) -> tuple:
+        if self._freed:
+            raise RuntimeError(_FREED_GRAPH_MESSAGE)
+        return self._saved
+
+
+class Function:
+    """Base class of differentiable operations.
+
+    Subclasses define `forward(ctx, *args)` on ndarrays (returning an ndarray or a tuple of
+    them) and `backward(ctx, *douts)` returning one gradient (ndarray or None) per forward
+    argument. Call them with `MyFunction.apply(*args)`.
+    """
+
+    @staticmethod
+    def forward(ctx: Context, *args: Any) -> Any:
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx: Context, *douts: np.ndarray) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args: Any) -> Any:
+        ctx = Context()
+        raw = []
+        needs = []
+        any_needs = False
+        for a in args:
+            if isinstance(a, Tensor):
+                raw.append(a.data)
+                rg = a.requires_grad
+                needs.append(rg)
+                any_needs = any_needs or rg
+            else:
+                raw.append(a)
+                needs.append(False)
+        track = any_needs and _mode.enabled
+        ctx.needs_input_grad = tuple(needs) if track else (False,) * len(args)
+        out = cls.forward(ctx, *raw)
+        if isinstance(out, tuple):
+            outputs = tuple(Tensor._make(o, track) for o in out)
+        else:
+            outputs = (Tensor._make(out, track),)
+        if track:
+            ctx.fn = cls
+            ctx.parents = tuple(a if isinstance(a, Tensor) and a.requires_grad else None
+                                for a in args)
+            ctx.n_outputs = len(outputs)
+            if len(outputs) > 1:
+                ctx.output_meta = [(t.data.shape, t.data.dtype) for t in outputs]
+            for i, t in enumerate(outputs):
+                t._ctx = ctx
+                t._out_index = i
+        else:
+            ctx._saved = ()
+        return outputs if isinstance(out, tuple) else outputs[0]
+
+
+def _topological_order(roots: list[Context]) -> list[Context]:
+    """Contexts reachable from `roots`, each after every context that consumes its outputs."""
+    order: list[Context] = []
+    visited: set[int] = set()
+    for root in roots:
+        if id(root) in visited:
+            continue
+        visited.add(id(root))
+        stack = [(root, iter(root.parents))]
+        while stack:
+            node, parents = stack[-1]
+            advanced = False
+            for p in parents:
+                if p is not None and p._ctx is not None and id(p._ctx) not in visited:
+                    visited.add(id(p._ctx))
+                    stack.append((p._ctx, iter(p._ctx.parents)))
+                    advanced = True
+                    break
+            if not advanced:
+                stack.pop()
+                order.append(node)
+    order.reverse()
+    return order
+
+
+def _accumulate_leaf(leaf: Tensor, g: np.ndarray, owned: set[int]) -> None:
+    if leaf.grad is None:
+        # Never alias a gradient buffer that another tensor may hold or a view of one:
+        # in-place updates of .grad (clipping, zero_) must not leak across tensors.
+        if id(g) in owned or g.base is not None or not g.flags.writeable:
+            g = g.copy()
+        owned.add(id(g))
+        leaf.grad = Tensor(g)
+    else:
+        # Out of place: during a pass `g` or the old buffer may still be held by a pending
+        # node, so summing in place could corrupt a gradient that is not yet consumed.
+        leaf.grad.data = leaf.grad.data + g
+
+
+def backward(tensors: Any, grad_tensors: Any = None, retain_graph: bool = False,
+             inputs: Any = None) -> None:
+    """Accumulate d(tensors)/d(leaf) into the `.grad` of every leaf that requires grad.
+
+    `grad_tensors` holds the gradient flowing into each root (defaults to 1 for scalars).
+    With `inputs`, only those tensors receive `.grad`.
+    """
+    roots = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    if grad_tensors is None or isinstance(grad_tensors, (Tensor, np.ndarray)):
+        grads_in = [grad_tensors] * len(roots) if grad_tensors is None else [grad_tensors]
+    else:
+        grads_in = list(grad_tensors)
+    only = None if inputs is None else {id(t) for t in (
+        [inputs] if isinstance(inputs, Tensor) else inputs)}
+
+    pending: dict[int, list] = {}
+    owned: set[int] = set()
+    root_ctxs = []
+    for t, g in zip(roots, grads_in):
+        if not t.requires_grad:
+            raise RuntimeError(
+                "element 0 of tensors does not require grad and does not have a grad_fn")
+        if g is None:
+            if t.data.size != 1:
+                raise RuntimeError(
+                    f"grad can be implicitly created only for scalar outputs; got shape "
+                    f"{t.shape}. Pass a gradient to backward().")
+            g = np.ones_like(t.data)
+        else:
+            g = np.array(g.data if isinstance(g, Tensor) else g, dtype=t.dtype, copy=True)
+            if g.shape != t.shape:
+                raise RuntimeError(f"backward: gradient has shape {g.shape} but the tensor has "
+                                   f"shape {t.shape}")
+        if t._ctx is None:
+            if only is None or id(t) in only:
+                _accumulate_leaf(t, g, owned)
+            continue
+        slot = pending.setdefault(id(t._ctx), [None] * t._ctx.n_outputs)
+        i = t._out_index
+        slot[i] = g if slot[i] is None else slot[i] + g
+        root_ctxs.append(t._ctx)
+
+    for ctx in _topological_order(root_ctxs):
+        douts = pending.pop(id(ctx), None)
+        if douts is None:
+            continue
+        if ctx._freed:
+            raise RuntimeError(_FREED_GRAPH_MESSAGE)
+        if ctx.n_outputs > 1:
+            douts = [d if d is not None else np.zeros(s, dt)
+                     for d, (s, dt) in zip(douts, ctx.output_meta)]
+        dins = ctx.fn.backward(ctx, *douts)
+        if not isinstance(dins, tuple):
+            dins = (dins,)
+        if not retain_graph:
+            ctx._saved = ()
+            ctx._freed = True
+        for parent, g in zip(ctx.parents, dins):
+            if parent is None or g is None:
+                continue
+            if g.shape != parent.shape:
+                raise RuntimeError(
+                    f"{ctx.fn.__name__}.backward returned a gradient of shape {g.shape} for an "
+                    f"input of shape {parent.shape}")
+            if g.dtype != parent.dtype:
+                g = g.astype(parent.dtype)
+            if parent._ctx is None:
+                if only is None or id(parent) in only:
+                    _accumulate_leaf(parent, g, owned)
+            else:
+                if parent._retains_grad:
+                    _accumulate_leaf(parent, g, owned)
+                slot = pending.setdefault(id(parent._ctx), [None] * parent._ctx.n_outputs)
+                i = parent._out_index
+                slot[i] = g if slot[i] is None else slot[i] + g
+
+
+def grad(outputs: Any, inputs: Any, grad_outputs: Any = None,
+         retain_graph: bool = False) -> tuple:
+    """Return d(outputs)/d(inputs) without touching any `.grad` attribute."""
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    saved = [(t, t.grad) for t in inputs]
+    for t in inputs:
+        t.grad = None
+    try:
+        backward(outputs, grad_outputs, retain_graph=retain_graph, inputs=inputs)
+        result = tuple(t.grad for t in inputs)
+    finally:
+        for t, g in saved:
+            t.grad = g
+    return result

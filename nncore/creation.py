@@ -1,0 +1,118 @@
+"""Tensor factories with PyTorch's names and defaults (float32 unless told otherwise)."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .random import default_generator
+from .tensor import Tensor, _as_array
+
+__all__ = ["tensor", "from_numpy", "as_tensor", "zeros", "ones", "full", "empty", "randn",
+           "rand", "randint", "arange", "zeros_like", "ones_like", "randn_like", "eye",
+           "float32", "float64", "int64", "int32", "bool_"]
+
+float32 = np.float32
+float64 = np.float64
+int64 = np.int64
+int32 = np.int32
+bool_ = np.bool_
+
+
+def _shape(size: tuple) -> tuple:
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        return tuple(size[0])
+    return tuple(int(s) for s in size)
+
+
+def _dtype(dtype: Any) -> np.dtype:
+    return np.dtype(np.float32 if dtype is None else dtype)
+
+
+def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A new tensor holding a copy of `data` (Python floats become float32, ints int64)."""
+    arr = _as_array(data, dtype)
+    if isinstance(data, (np.ndarray, Tensor)):
+        arr = arr.copy()
+    return Tensor(arr, requires_grad=requires_grad)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor sharing memory with `array` (no copy; dtype kept)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(array).__name__})")
+    return Tensor(array)
+
+
+def as_tensor(data: Any, dtype: Any = None) -> Tensor:
+    """Share memory with `data` when it already is an ndarray of the right dtype."""
+    if isinstance(data, Tensor) and (dtype is None or data.dtype == np.dtype(dtype)):
+        return data
+    return Tensor(_as_array(data, dtype))
+
+
+def zeros(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.zeros(_shape(size), _dtype(dtype)), requires_grad=requires_grad)
+
+
+def ones(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.ones(_shape(size), _dtype(dtype)), requires_grad=requires_grad)
+
+
+def full(size: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.full(_shape((size,)), fill_value, _dtype(dtype)),
+                  requires_grad=requires_grad)
+
+
+def empty(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.empty(_shape(size), _dtype(dtype)), requires_grad=requires_grad)
+
+
+def eye(n: int, m: int | None = None, dtype: Any = None) -> Tensor:
+    return Tensor(np.eye(n, m, dtype=_dtype(dtype)))
+
+
+def randn(*size: Any, dtype: Any = None, requires_grad: bool = False,
+          generator: np.random.Generator | None = None) -> Tensor:
+    """Standard normal samples from nncore's seeded generator."""
+    rng = generator or default_generator()
+    dt = _dtype(dtype)
+    return Tensor(rng.standard_normal(_shape(size), dtype=dt), requires_grad=requires_grad)
+
+
+def rand(*size: Any, dtype: Any = None, requires_grad: bool = False,
+         generator: np.random.Generator | None = None) -> Tensor:
+    """Uniform samples in [0, 1) from nncore's seeded generator."""
+    rng = generator or default_generator()
+    dt = _dtype(dtype)
+    return Tensor(rng.random(_shape(size), dtype=dt), requires_grad=requires_grad)
+
+
+def randint(low: int, high: int | None = None, size: Any = (), dtype: Any = np.int64,
+            generator: np.random.Generator | None = None) -> Tensor:
+    if high is None:
+        low, high = 0, low
+    rng = generator or default_generator()
+    return Tensor(rng.integers(low, high, size=_shape((size,)), dtype=dtype))
+
+
+def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None) -> Tensor:
+    """Values from start to end (exclusive); int64 for integer arguments, else float32."""
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        is_int = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
+        dtype = np.int64 if is_int else np.float32
+    return Tensor(np.arange(start, end, step, dtype=dtype))
+
+
+def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.zeros(t.shape, dtype or t.dtype), requires_grad=requires_grad)
+
+
+def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.ones(t.shape, dtype or t.dtype), requires_grad=requires_grad)
+
+
+def randn_like(t: Tensor, dtype: Any = None) -> Tensor:
+    return randn(*t.shape, dtype=dtype or t.dtype)

@@ -1,0 +1,15 @@
+"""Data loading: datasets, a batching DataLoader, and MNIST (a 6,000/1,000 subset ships)."""
+from .dataloader import DataLoader, default_collate
+from .dataset import Dataset, Subset, TensorDataset, random_split
+from .mnist import MNIST, load_mnist
+
+__all__ = [
+    "DataLoader",
+    "Dataset",
+    "MNIST",
+    "Subset",
+    "TensorDataset",
+    "default_collate",
+    "load_mnist",
+    "random_split",
+]

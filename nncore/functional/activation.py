@@ -1,0 +1,162 @@
+"""Activations on the compiled kernels: relu, leaky_relu, sigmoid, tanh, gelu, softmax,
+log_softmax. Each Function saves exactly what its backward kernel reads (the output where the
+derivative is a function of it, else the input).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .._kernels import activation as _k
+from ..autograd import Context, Function
+from ..tensor import Tensor
+
+__all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax"]
+
+
+class ReLU(Function):
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
+        y = _k.relu_forward(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx: Context, dout: np.ndarray) -> np.ndarray:
+        (y,) = ctx.saved_tensors
+        return _k.relu_backward(dout, y)
+
+
+class LeakyReLU(Function):
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, negative_slope: float) -> np.ndarray:
+        ctx.save_for_backward(x)
+        ctx.negative_slope = negative_slope
+        return _k.leaky_relu_forward(x, negative_slope)
+
+    @staticmethod
+    def backward(ctx: Context, dout: np.ndarray) -> tuple:
+        (x,) = ctx.saved_tensors
+        return _k.leaky_relu_backward(dout, x, ctx.negative_slope), None
+
+
+class Sigmoid(Function):
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
+        y = _k.sigmoid_forward(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx: Context, dout: np.ndarray) -> np.ndarray:
+        (y,) = ctx.saved_tensors
+        return _k.sigmoid_backward(dout, y)
+
+
+class Tanh(Function):
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
+        y = _k.tanh_forward(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx: Context, dout: np.ndarray) -> np.ndarray:
+        (y,) = ctx.saved_tensors
+        return _k.tanh_backward(dout, y)
+
+
+class GELU(Function):
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, approximate: str) -> np.ndarray:
+        ctx.save_for_backward(x)
+        ctx.approximate = approximate
+        return _k.gelu_forward(x, approximate)
+
+    @staticmethod
+    def backward(ctx: Context, dout: np.ndarray) -> tuple:
+        (x,) = ctx.saved_tensors
+        return _k.gelu_backward(dout, x, ctx.approximate), None
+
+
+class Softmax(Function):
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, dim: int) -> np.ndarray:
+        y = _k.softmax_forward(x, dim)
+        ctx.save_for_backward(y)
+        ctx.dim = dim
+        return y
+
+    @staticmethod
+    def backward(ctx: Context, dout: np.ndarray) -> tuple:
+        (y,) = ctx.saved_tensors
+        return _k.softmax_backward(dout, y, ctx.dim), None
+
+
+class LogSoftmax(Function):
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, dim: int) -> np.ndarray:
+        y = _k.log_softmax_forward(x, dim)
+        ctx.save_for_backward(y)
+        ctx.dim = dim
+        return y
+
+    @staticmethod
+    def backward(ctx: Context, dout: np.ndarray) -> tuple:
+        (y,) = ctx.saved_tensors
+        return _k.log_softmax_backward(dout, y, ctx.dim), None
+
+
+def relu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
+    """max(0, x) elementwise (relu(nan) = nan, as PyTorch). `inplace` is accepted for API
+    compatibility; nncore always returns a new tensor."""
+    return ReLU.apply(input)
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01,  # noqa: A002
+               inplace: bool = False) -> Tensor:
+    """x if x > 0 else negative_slope * x."""
+    return LeakyReLU.apply(input, float(negative_slope))
+
+
+def sigmoid(input: Tensor) -> Tensor:  # noqa: A002
+    """1 / (1 + exp(-x)), computed without overflow for large |x|."""
+    return Sigmoid.apply(input)
+
+
+def tanh(input: Tensor) -> Tensor:  # noqa: A002
+    """Hyperbolic tangent."""
+    return Tanh.apply(input)
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:  # noqa: A002
+    """x * Phi(x) (exact, erf form) or PyTorch's tanh approximation (approximate="tanh")."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return GELU.apply(input, approximate)
+
+
+def _dim(dim: int | None, ndim: int, name: str) -> int:
+    if dim is None:
+        # PyTorch's legacy implicit choice
+        dim = 0 if ndim in (0, 1, 3) else 1
+    if not -max(ndim, 1) <= dim < max(ndim, 1):
+        raise IndexError(f"{name}: dim {dim} is out of range for a {ndim}-D tensor")
+    return dim
+
+
+def softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:  # noqa: A002
+    """exp(x) / sum(exp(x)) along `dim`, with the max subtracted for stability."""
+    if dtype is not None:
+        input = input.to(dtype)
+    if input.ndim == 0:
+        return softmax(input.reshape(1), 0).reshape(())
+    return Softmax.apply(input, _dim(dim, input.ndim, "softmax"))
+
+
+def log_softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:  # noqa: A002
+    """x - logsumexp(x) along `dim`, computed stably."""
+    if dtype is not None:
+        input = input.to(dtype)
+    if input.ndim == 0:
+        return log_softmax(input.reshape(1), 0).reshape(())
+    return LogSoftmax.apply(input, _dim(dim, input.ndim, "log_softmax"))

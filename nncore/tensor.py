@@ -1,0 +1,247 @@
+"""Tensor: a NumPy array plus the autograd bookkeeping (grad, requires_grad, graph link).
+
+The array lives in `.data` and is shared, never copied, in both directions: `Tensor(arr)`,
+`nncore.from_numpy(arr)`, `t.numpy()` and `np.asarray(t)` all alias the same memory.
+Operators and methods dispatch to `nncore.functional`, which records the graph.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Tensor"]
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _as_array(data: Any, dtype: Any = None) -> np.ndarray:
+    """Convert user data to an ndarray with PyTorch's default dtypes (float32, int64)."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if isinstance(data, np.ndarray):
+        return data if dtype is None else data.astype(dtype, copy=False)
+    arr = np.asarray(data)
+    if dtype is not None:
+        return arr.astype(dtype, copy=False)
+    if arr.dtype.kind == "f":
+        return arr.astype(np.float32)
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64)
+    return arr
+
+
+class Tensor:
+    """An n-dimensional array that can record operations for automatic differentiation.
+
+    Example:
+        >>> x = nncore.tensor([1.0, 2.0], requires_grad=True)
+        >>> (x * x).sum().backward()
+        >>> x.grad.numpy()
+        array([2., 4.], dtype=float32)
+    """
+
+    __slots__ = ("data", "grad", "_requires_grad", "_ctx", "_out_index", "_retains_grad",
+                 "__weakref__")
+    __array_priority__ = 1000  # make `ndarray * Tensor` call Tensor.__rmul__
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
+        self.data = _as_array(data, dtype)
+        self.grad: Tensor | None = None
+        self._ctx = None
+        self._out_index = 0
+        self._retains_grad = False
+        self._requires_grad = False
+        if requires_grad:
+            self.requires_grad = True
+
+    @classmethod
+    def _make(cls, data: np.ndarray, requires_grad: bool) -> Tensor:
+        """Fast constructor for Function outputs (no conversion, no checks)."""
+        t = object.__new__(Tensor)
+        t.data = data if isinstance(data, np.ndarray) else np.asarray(data)
+        t.grad = None
+        t._ctx = None
+        t._out_index = 0
+        t._retains_grad = False
+        t._requires_grad = requires_grad
+        return t
+
+    # ----------------------------------------------------------------- autograd state
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        if value and self.data.dtype not in _FLOAT_DTYPES:
+            raise RuntimeError(
+                f"only floating point tensors can require gradients (dtype is {self.data.dtype})")
+        if not value and self._ctx is not None:
+            raise RuntimeError("you can only change requires_grad flags of leaf tensors")
+        self._requires_grad = bool(value)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._ctx is None
+
+    @property
+    def grad_fn(self) -> Any:
+        return None if self._ctx is None else self._ctx.fn
+
+    def retain_grad(self) -> None:
+        """Keep `.grad` for this non-leaf tensor during backward."""
+        self._retains_grad = True
+
+    def backward(self, gradient: Any = None, retain_graph: bool = False,
+                 inputs: Any = None) -> None:
+        """Accumulate the gradient of this tensor into `.grad` of the leaves it depends on."""
+        from .autograd import backward
+
+        backward(self, gradient, retain_graph=retain_graph, inputs=inputs)
+
+    def detach(self) -> Tensor:
+        """A new tensor sharing memory, cut from the graph."""
+        return Tensor._make(self.data, False)
+
+    def detach_(self) -> Tensor:
+        self._ctx = None
+        self._requires_grad = False
+        return self
+
+    def zero_(self) -> Tensor:
+        self.data[...] = 0
+        return self
+
+    # ----------------------------------------------------------------- array facts
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    def size(self, dim: int | None = None) -> Any:
+        return self.data.shape if dim is None else self.data.shape[dim]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    def dim(self) -> int:
+        return self.data.ndim
+
+    def numel(self) -> int:
+        return self.data.size
+
+    @property
+    def device(self) -> str:
+        return "cpu"
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    # ----------------------------------------------------------------- conversions
+    def numpy(self) -> np.ndarray:
+        """The underlying ndarray (shared memory)."""
+        if self._requires_grad:
+            raise RuntimeError(
+                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
+                "instead.")
+        return self.data
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if dtype is None or np.dtype(dtype) == self.data.dtype:
+            return self.data.copy() if copy else self.data
+        return self.data.astype(dtype)
+
+    def item(self) -> Any:
+        if self.data.size != 1:
+            raise ValueError(
+                f"a Tensor with {self.data.size} elements cannot be converted to Scalar")
+        return self.data.item()
+
+    def tolist(self) -> Any:
+        return self.data.tolist()
+
+    def float(self) -> Tensor:
+        return self.to(np.float32)
+
+    def double(self) -> Tensor:
+        return self.to(np.float64)
+
+    def long(self) -> Tensor:
+        return Tensor._make(self.data.astype(np.int64), False)
+
+    def to(self, dtype_or_device: Any = None, dtype: Any = None) -> Tensor:
+        """Cast to a dtype (differentiable). Devices other than "cpu" need the CUDA build."""
+        target = dtype if dtype is not None else dtype_or_device
+        if target is None or (isinstance(target, str) and target == "cpu"):
+            return self
+        if isinstance(target, str) and target.startswith("cuda"):
+            raise RuntimeError("nncore was built without CUDA support")
+        from .functional.elementwise import cast
+
+        return cast(self, np.dtype(target))
+
+    type = to
+
+    def cpu(self) -> Tensor:
+        return self
+
+    def clone(self) -> Tensor:
+        from .functional.elementwise import clone
+
+        return clone(self)
+
+    def copy_(self, src: Any) -> Tensor:
+        np.copyto(self.data, src.data if isinstance(src, Tensor) else src, casting="same_kind")
+        return self
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="tensor(")
+        extra = ""
+        if self.data.dtype != np.float32 and self.data.dtype != np.int64:
+            extra += f", dtype={self.data.dtype}"
+        if self._ctx is not None:
+            extra += f", grad_fn=<{self._ctx.fn.__name__}Backward>"
+        elif self._requires_grad:
+            extra += ", requires_grad=True"
+        return f"tensor({body}{extra})"
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self.data.dtype.kind not in "iu" or self.data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an "
+                            "index")
+        return int(self.data)
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def __getstate__(self) -> dict:
+        return {"data": self.data, "requires_grad": self._requires_grad}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["data"], requires_grad=state["requires_grad"])

@@ -1,0 +1,368 @@
+"""Tests for nncore._kernels.gemm against numpy.matmul (float64 reference).
+
+Every SIMD level the CPU has, both paths (packed and direct), small block sizes that put block
+edges inside small matrices, all four transpose combinations, strided views, alpha/beta/bias,
+NaN/Inf, empty dimensions, thread-count determinism and bad input.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from nncore._kernels._parallel import get_num_threads, openmp_enabled, set_num_threads
+
+from nncore._kernels import gemm as G
+
+LEVELS = ["portable", "avx2+fma", "avx512"]
+AVAILABLE = [lv for lv in LEVELS if G._set_simd_level_for_testing(lv) == lv]
+G._set_simd_level_for_testing(None)
+DTYPES = [np.float32, np.float64]
+TRANS = list(itertools.product([False, True], repeat=2))
+
+
+@pytest.fixture(autouse=True)
+def _reset_hooks():
+    threads = get_num_threads()
+    yield
+    G._set_simd_level_for_testing(None)
+    G._set_blocking_for_testing()
+    G._force_path_for_testing("auto")
+    set_num_threads(threads)
+
+
+def _operands(rng, M, N, K, dtype, trans_a, trans_b):
+    """Stored a, b such that op(a) is (M, K) and op(b) is (K, N)."""
+    a = rng.standard_normal((K, M) if trans_a else (M, K)).astype(dtype)
+    b = rng.standard_normal((N, K) if trans_b else (K, N)).astype(dtype)
+    return a, b
+
+
+def _op(x, trans):
+    return x.T if trans else x
+
+
+def assert_gemm_close(c, a_op, b_op, alpha=1.0, beta=0.0, c0=None, bias=None):
+    """|c - ref| <= (K + 4) * eps * (|alpha| |A||B| + |beta C0| + |bias|), elementwise.
+
+    A rounding-error bound valid for any summation order, so it scales with K as it must.
+    """
+    a64, b64 = a_op.astype(np.float64), b_op.astype(np.float64)
+    ref = alpha * (a64 @ b64)
+    scale = abs(alpha) * (np.abs(a64) @ np.abs(b64))
+    if beta != 0:
+        ref = ref + beta * c0.astype(np.float64)
+        scale = scale + np.abs(beta * c0.astype(np.float64))
+    if bias is not None:
+        ref = ref + bias.astype(np.float64)
+        scale = scale + np.abs(bias.astype(np.float64))
+    K = a_op.shape[1]
+    eps = np.finfo(c.dtype).eps
+    tol = (K + 4) * eps * scale + np.finfo(c.dtype).tiny
+    assert c.shape == ref.shape
+    err = np.abs(c.astype(np.float64) - ref)
+    assert np.all(err <= tol), f"max err {err.max()} (tol there {tol.flat[err.argmax()]})"
+
+
+# ------------------------------------------------------------------------ correctness
+
+SHAPES = [
+    (1, 1, 1),
+    (1, 7, 1),
+    (7, 1, 97),
+    (7, 97, 101),
+    (101, 7, 97),
+    (13, 31, 5),
+    (14, 32, 64),
+    (15, 33, 65),
+    (29, 63, 200),
+    (64, 10, 64),
+    (6, 16, 3),
+    (5, 17, 2),
+]
+
+
+@pytest.mark.parametrize("level", AVAILABLE)
+@pytest.mark.parametrize("path", ["packed", "direct"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_shapes_levels_paths_transposes(level, path, dtype):
+    G._set_simd_level_for_testing(level)
+    G._force_path_for_testing(path)
+    rng = np.random.default_rng(0)
+    for (M, N, K), (ta, tb) in itertools.product(SHAPES, TRANS):
+        a, b = _operands(rng, M, N, K, dtype, ta, tb)
+        c = G.gemm(a, b, trans_a=ta, trans_b=tb)
+        assert c.dtype == dtype
+        assert_gemm_close(c, _op(a, ta), _op(b, tb))
+
+
+@pytest.mark.parametrize("level", AVAILABLE)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_block_edges_with_small_blocks(level, dtype):
+    """Tiny MC/KC/NC put every block edge (just below, at, just above) in small matrices."""
+    G._set_simd_level_for_testing(level)
+    G._force_path_for_testing("packed")
+    plan = G._plan_for_testing(8, 8, 8, dtype)
+    mr, nr = plan["mr"], plan["nr"]
+    G._set_blocking_for_testing(mc=2 * mr, kc=16, nc=2 * nr)
+    rng = np.random.default_rng(1)
+    for d in (-1, 0, 1):
+        M, N, K = 4 * mr + d, 4 * nr + d, 32 + d
+        for ta, tb in TRANS:
+            a, b = _operands(rng, M, N, K, dtype, ta, tb)
+            c = G.gemm(a, b, trans_a=ta, trans_b=tb)
+            assert_gemm_close(c, _op(a, ta), _op(b, tb))
+        # epilogues on later K blocks, with alpha, beta and bias
+        a, b = _operands(rng, M, N, K, dtype, False, False)
+        c0 = rng.standard_normal((M, N)).astype(dtype)
+        bias = rng.standard_normal(N).astype(dtype)
+        c = G.gemm(a, b, c0.copy(), alpha=0.5, beta=-2.0, bias=bias)
+        assert_gemm_close(c, a, b, alpha=0.5, beta=-2.0, c0=c0, bias=bias)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_default_block_sizes_crossed(dtype):
+    """Shapes just above the default KC, MC and NC (kept cheap by the other two dims)."""
+    G._force_path_for_testing("packed")
+    plan = G._plan_for_testing(8, 8, 8, dtype)
+    rng = np.random.default_rng(2)
+    for M, N, K in [(30, 40, plan["kc"] + 1), (plan["mc"] + 1, 33, 20), (3, plan["nc"] + 1, 5)]:
+        for ta, tb in TRANS:
+            a, b = _operands(rng, M, N, K, dtype, ta, tb)
+            assert_gemm_close(G.gemm(a, b, trans_a=ta, trans_b=tb), _op(a, ta), _op(b, tb))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_auto_path_on_mlp_shapes(dtype):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((64, 784)).astype(dtype)
+    w = rng.standard_normal((128, 784)).astype(dtype)
+    bias = rng.standard_normal(128).astype(dtype)
+    dout = rng.standard_normal((64, 128)).astype(dtype)
+    assert_gemm_close(G.gemm(x, w, trans_b=True, bias=bias), x, w.T, bias=bias)
+    assert_gemm_close(G.gemm(x, w.T), x, w.T)  # the .T view flips trans_b without a copy
+    assert_gemm_close(G.gemm(x.T, dout), x.T, dout)
+    assert_gemm_close(G.gemm(dout, w), dout, w)
+    a = rng.standard_normal((300, 200)).astype(dtype)
+    b = rng.standard_normal((200, 310)).astype(dtype)
+    assert_gemm_close(G.gemm(a, b), a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_views_without_unit_stride_and_odd_strides(dtype):
+    rng = np.random.default_rng(4)
+    base = rng.standard_normal((40, 50)).astype(dtype)
+    other = rng.standard_normal((50, 60)).astype(dtype)
+    views_a = [base[1:30, 3:40], base[::2, :37], base[:29, ::2], base[::-1, :37], base.T[:37, :29],
+               np.broadcast_to(base[0], (29, 50))[:, :37]]
+    for va in views_a:
+        K = va.shape[1]
+        for vb in [other[:K, :], other[:K, ::3], other[:K, 1:].T.T, other.T[:, :K].T,
+                   other[K - 1::-1, :]]:
+            assert_gemm_close(G.gemm(va, vb), va, vb)
+            assert_gemm_close(G.gemm(va.T, vb, trans_a=True), va, vb)
+            assert_gemm_close(G.gemm(va, vb.T, trans_b=True), va, vb)
+
+
+@pytest.mark.parametrize("path", ["packed", "direct"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_alpha_beta_bias_out(path, dtype):
+    G._force_path_for_testing(path)
+    rng = np.random.default_rng(5)
+    for (M, N, K), (ta, tb) in itertools.product([(7, 97, 101), (33, 65, 20)], TRANS):
+        a, b = _operands(rng, M, N, K, dtype, ta, tb)
+        c0 = rng.standard_normal((M, N)).astype(dtype)
+        bias = rng.standard_normal(N).astype(dtype)
+        for alpha, beta, bb in [(1.0, 1.0, None), (2.5, 0.0, bias), (-1.0, 0.5, bias),
+                                (0.0, 1.0, None), (1.0, 0.0, bias)]:
+            out = c0.copy()
+            res = G.gemm(a, b, out, trans_a=ta, trans_b=tb, alpha=alpha, beta=beta, bias=bb)
+            assert res is out
+            assert_gemm_close(out, _op(a, ta), _op(b, tb), alpha, beta, c0, bb)
+    # out with a row stride larger than N (a slice of a wider array) keeps the rest intact
+    a, b = _operands(rng, 9, 20, 11, dtype, False, False)
+    wide = np.full((9, 31), 7.0, dtype)
+    G.gemm(a, b, wide[:, 5:25])
+    assert_gemm_close(wide[:, 5:25], a, b)
+    assert np.all(wide[:, :5] == 7) and np.all(wide[:, 25:] == 7)
+    # a non-contiguous bias is accepted
+    bias2 = rng.standard_normal(40).astype(dtype)[::2]
+    assert_gemm_close(G.gemm(a, b, bias=bias2), a, b, bias=bias2)
+
+
+@pytest.mark.parametrize("path", ["packed", "direct"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_beta_zero_ignores_nan_in_out(path, dtype):
+    G._force_path_for_testing(path)
+    rng = np.random.default_rng(6)
+    a, b = _operands(rng, 17, 35, 19, dtype, False, False)
+    out = np.full((17, 35), np.nan, dtype)
+    G.gemm(a, b, out)
+    assert np.all(np.isfinite(out))
+    assert_gemm_close(out, a, b)
+
+
+@pytest.mark.parametrize("level", AVAILABLE)
+@pytest.mark.parametrize("path", ["packed", "direct"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_nan_inf_propagate_like_numpy(level, path, dtype):
+    G._set_simd_level_for_testing(level)
+    G._force_path_for_testing(path)
+    rng = np.random.default_rng(7)
+    a, b = _operands(rng, 19, 37, 23, dtype, False, False)
+    a[3, 5] = np.nan
+    a[10, 2] = np.inf
+    b[7, 30] = -np.inf
+    b[2, 4] = 0.0  # inf * 0 -> nan, as numpy
+    with np.errstate(invalid="ignore"):
+        ref = np.matmul(a.astype(np.float64), b.astype(np.float64))
+        c = G.gemm(a, b)
+    np.testing.assert_array_equal(np.isnan(c), np.isnan(ref))
+    np.testing.assert_array_equal(np.isposinf(c), np.isposinf(ref))
+    np.testing.assert_array_equal(np.isneginf(c), np.isneginf(ref))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_empty_dims(dtype):
+    z = np.zeros
+    assert G.gemm(z((0, 5), dtype), z((5, 3), dtype)).shape == (0, 3)
+    assert G.gemm(z((4, 5), dtype), z((5, 0), dtype)).shape == (4, 0)
+    c = G.gemm(z((4, 0), dtype), z((0, 3), dtype))
+    np.testing.assert_array_equal(c, np.zeros((4, 3)))
+    out = np.full((4, 3), np.nan, dtype)
+    G.gemm(z((4, 0), dtype), z((0, 3), dtype), out)  # beta == 0 overwrites garbage with zeros
+    np.testing.assert_array_equal(out, np.zeros((4, 3)))
+    out = np.ones((4, 3), dtype)
+    bias = np.arange(3, dtype=dtype)
+    G.gemm(z((4, 0), dtype), z((0, 3), dtype), out, beta=2.0, bias=bias)
+    np.testing.assert_array_equal(out, 2.0 + np.arange(3)[None, :] + np.zeros((4, 1)))
+    assert G.gemm_batched(z((0, 2, 3), dtype), z((0, 3, 4), dtype)).shape == (0, 2, 4)
+    np.testing.assert_array_equal(G.gemm_batched(z((2, 2, 0), dtype), z((2, 0, 4), dtype)),
+                                  np.zeros((2, 2, 4)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_out_aliasing_an_input(dtype):
+    rng = np.random.default_rng(8)
+    a = rng.standard_normal((20, 20)).astype(dtype)
+    b = rng.standard_normal((20, 20)).astype(dtype)
+    a0 = a.copy()
+    G.gemm(a, b, a)
+    assert_gemm_close(a, a0, b)
+    b0 = b.copy()
+    G.gemm(a0, b, b, beta=1.0)
+    assert_gemm_close(b, a0, b0, beta=1.0, c0=b0)
+
+
+# ------------------------------------------------------------------------ threads
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bit_identical_for_1_and_2_threads(dtype):
+    rng = np.random.default_rng(9)
+    shapes = [(64, 128, 784), (784, 128, 64), (300, 37, 200), (37, 300, 200), (400, 500, 300),
+              (101, 97, 7)]
+    for (M, N, K), (ta, tb) in itertools.product(shapes, TRANS):
+        a, b = _operands(rng, M, N, K, dtype, ta, tb)
+        bias = rng.standard_normal(N).astype(dtype)
+        results = []
+        for nt in (1, 2, 3):
+            set_num_threads(nt)
+            results.append(G.gemm(a, b, trans_a=ta, trans_b=tb, bias=bias))
+        for r in results[1:]:
+            np.testing.assert_array_equal(r, results[0])
+    if openmp_enabled():
+        assert G._plan_for_testing(400, 500, 300, dtype, 2)["nparts"] == 2
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gemm_batched(dtype):
+    rng = np.random.default_rng(10)
+    for (Bt, M, N, K), (ta, tb) in itertools.product([(1, 7, 9, 5), (5, 33, 17, 40)], TRANS):
+        a = rng.standard_normal((Bt, K, M) if ta else (Bt, M, K)).astype(dtype)
+        b = rng.standard_normal((Bt, N, K) if tb else (Bt, K, N)).astype(dtype)
+        results = []
+        for nt in (1, 2):
+            set_num_threads(nt)
+            results.append(G.gemm_batched(a, b, trans_a=ta, trans_b=tb))
+        np.testing.assert_array_equal(results[0], results[1])
+        for i in range(Bt):
+            assert_gemm_close(results[0][i], _op(a[i], ta), _op(b[i], tb))
+    # views: a transposed batch (last axes swapped) and a strided batch
+    a = rng.standard_normal((6, 12, 10)).astype(dtype)
+    b = rng.standard_normal((3, 12, 8)).astype(dtype)
+    c = G.gemm_batched(a[::2].transpose(0, 2, 1), b)
+    for i in range(3):
+        assert_gemm_close(c[i], a[2 * i].T, b[i])
+
+
+# ------------------------------------------------------------------------ bad input
+
+def test_bad_input_messages():
+    f32, f64 = np.float32, np.float64
+    a = np.zeros((64, 784), f32)
+    with pytest.raises(ValueError, match=r"op\(a\) is \(64, 784\), op\(b\) is \(100, 128\)"):
+        G.gemm(a, np.zeros((100, 128), f32))
+    with pytest.raises(TypeError, match="dtype mismatch"):
+        G.gemm(a, np.zeros((784, 2), f64))
+    with pytest.raises(TypeError, match="int64"):
+        G.gemm(np.zeros((2, 2), np.int64), np.zeros((2, 2), np.int64))
+    with pytest.raises(ValueError, match=r"2-D.*\(5,\)"):
+        G.gemm(np.zeros(5, f32), np.zeros((5, 2), f32))
+    with pytest.raises(TypeError, match="ndarray"):
+        G.gemm([[1.0]], np.zeros((1, 1), f32))
+    b = np.zeros((784, 3), f32)
+    with pytest.raises(ValueError, match=r"bias must have shape \(3,\)"):
+        G.gemm(a, b, bias=np.zeros(4, f32))
+    with pytest.raises(TypeError, match="bias"):
+        G.gemm(a, b, bias=np.zeros(3, f64))
+    with pytest.raises(ValueError, match=r"out must have shape \(64, 3\)"):
+        G.gemm(a, b, np.zeros((3, 64), f32))
+    with pytest.raises(TypeError, match="out"):
+        G.gemm(a, b, np.zeros((64, 3), f64))
+    with pytest.raises(ValueError, match="contiguous"):
+        G.gemm(a, b, np.zeros((3, 64), f32).T)
+    with pytest.raises(ValueError, match="beta"):
+        G.gemm(a, b, beta=1.0)
+    ro = np.zeros((64, 3), f32)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        G.gemm(a, b, ro)
+    with pytest.raises(ValueError, match=r"op\(a\) is \(2, 2, 3\)"):
+        G.gemm_batched(np.zeros((2, 2, 3), f32), np.zeros((2, 4, 5), f32))
+    with pytest.raises(ValueError, match="batch"):
+        G.gemm_batched(np.zeros((2, 2, 3), f32), np.zeros((3, 3, 5), f32))
+    with pytest.raises(ValueError, match="3-D"):
+        G.gemm_batched(np.zeros((2, 3), f32), np.zeros((3, 5), f32))
+
+
+def test_dispatched_simd_names_a_kernel():
+    assert G.dispatched_simd() in LEVELS
+    assert G.dispatched_simd() == AVAILABLE[-1]
+
+
+# ------------------------------------------------------------------------ fuzz
+
+hypothesis = pytest.importorskip("hypothesis")
+st = hypothesis.strategies
+
+
+@hypothesis.settings(max_examples=40, deadline=None)
+@hypothesis.given(M=st.integers(1, 40), N=st.integers(1, 70), K=st.integers(1, 40),
+                  ta=st.booleans(), tb=st.booleans(), f32=st.booleans(),
+                  path=st.sampled_from(["auto", "packed", "direct"]),
+                  level=st.sampled_from(AVAILABLE), seed=st.integers(0, 2**16))
+def test_fuzz_shapes(M, N, K, ta, tb, f32, path, level, seed):
+    G._set_simd_level_for_testing(level)
+    G._force_path_for_testing(path)
+    G._set_blocking_for_testing(kc=17)
+    try:
+        dtype = np.float32 if f32 else np.float64
+        rng = np.random.default_rng(seed)
+        a, b = _operands(rng, M, N, K, dtype, ta, tb)
+        bias = rng.standard_normal(N).astype(dtype)
+        assert_gemm_close(G.gemm(a, b, trans_a=ta, trans_b=tb, bias=bias), _op(a, ta),
+                          _op(b, tb), bias=bias)
+    finally:
+        G._set_simd_level_for_testing(None)
+        G._force_path_for_testing("auto")
+        G._set_blocking_for_testing()
