@@ -5,8 +5,9 @@ Run with a fixed thread count for both libraries, e.g.
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/bench_gemm.py
     OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 python benchmarks/bench_gemm.py --json gemm.json
 
-nncore and numpy runs alternate, and each figure is the median of the repeats after a warm-up,
-so a busy machine slows both sides alike; the 1-minute load average is printed as a caveat.
+Each figure is the median of the repeats after a warm-up; each library is timed in its own
+block after a short pause (see _time_pair). The 1-minute load average is printed as a caveat:
+on a machine shared with other jobs, multi-threaded figures are unreliable.
 """
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ import numpy as np
 from nncore._kernels._parallel import get_num_threads
 
 from nncore._kernels import gemm as G
+
+_SETTLE_S = 0.3
 
 # (label, stored shape of a, stored shape of b, trans_a, trans_b, dtype)
 SQUARE = [(f"{n}x{n} @ {n}x{n}", (n, n), (n, n), False, False, np.float32)
@@ -37,22 +40,29 @@ MLP = [
 ]
 
 
-def _time_pair(f_nn, f_np, flops: float, repeats: int) -> tuple[float, float]:
-    """Median seconds per call of f_nn and f_np, measured alternately."""
+def _time(f, flops: float, repeats: int) -> float:
+    """Median seconds per call of f over `repeats` samples, after a warm-up."""
     inner = max(1, int(2e7 / max(flops, 1.0)))  # ~ >= 0.2 ms per sample
-    f_nn()
-    f_np()
-    t_nn, t_np = [], []
+    for _ in range(inner):
+        f()
+    samples = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         for _ in range(inner):
-            f_nn()
-        t_nn.append((time.perf_counter() - t0) / inner)
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            f_np()
-        t_np.append((time.perf_counter() - t0) / inner)
-    return float(np.median(t_nn)), float(np.median(t_np))
+            f()
+        samples.append((time.perf_counter() - t0) / inner)
+    return float(np.median(samples))
+
+
+def _time_pair(f_nn, f_np, flops: float, repeats: int) -> tuple[float, float]:
+    """Median seconds per call of f_nn and f_np. Each library is timed in its own block, after
+    a pause: OpenBLAS and OpenMP worker threads spin for a while after a call, and with both
+    libraries interleaved call by call each one's spinning threads steal the other's cores."""
+    time.sleep(_SETTLE_S)
+    t_nn = _time(f_nn, flops, repeats)
+    time.sleep(_SETTLE_S)
+    t_np = _time(f_np, flops, repeats)
+    return t_nn, t_np
 
 
 def run(cases, repeats: int) -> list[dict]:

@@ -185,17 +185,11 @@ def make_op(case: str, backend: str) -> Callable[[], Any]:
 def ops_worker(backends: Sequence[str], threads: int, repeats: int = 7, min_time: float = 0.2,
                warmup: int = 3, cases: Sequence[str] | None = None) -> list[dict]:
     """Measure every case for each backend in this process; one record per (case, backend)."""
-    if "nncore" in backends:
+    for backend in set(backends) & {"nncore", "torch"}:
         try:
-            import nncore
-
-            nncore.set_num_threads(threads)
+            _lib(backend).set_num_threads(threads)
         except Exception:
-            pass  # each nncore case then reports the import error itself
-    if "torch" in backends:
-        import torch
-
-        torch.set_num_threads(threads)
+            pass  # each case of this backend then reports the import error itself
     records = []
     for backend in backends:
         for name, unit, work, builder in CASES:

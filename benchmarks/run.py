@@ -12,6 +12,8 @@ Ratios are other/nncore times: above 1 means nncore is faster. Progress goes to 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import subprocess
 import sys
 import time
@@ -38,15 +40,36 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="comma list of families: mlp, ops, gemm (bench_gemm.py)")
     parser.add_argument("--backends", default=None,
                         help="comma list (default nncore,numpy and torch if installed)")
-    parser.add_argument("--json", default=None, metavar="FILE",
+    parser.add_argument("--json", default=None, metavar="FILE", nargs="?", const="",
                         help="write every repeat and machine info here")
     parser.add_argument("--shared-process", action="store_true",
                         help="run all backends of a thread count in one process")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--warmup", type=int, default=3, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
+
+
+def worker(args: argparse.Namespace) -> int:
+    """Child side: every requested family for the given backends at one thread count."""
+    from benchmarks.bench_mlp import mlp_worker
+    from benchmarks.bench_ops import ops_worker
+
+    backends = harness.parse_list(args.backends)
+    threads = int(args.threads.split(",")[0])
+    opts = {"repeats": args.repeat, "min_time": args.min_time, "warmup": args.warmup}
+    records: list[dict] = []
+    for family in harness.parse_list(args.only):
+        run_family = {"mlp": mlp_worker, "ops": ops_worker}.get(family)
+        if run_family is not None:
+            records += run_family(backends, threads, **opts)
+    print(json.dumps({"records": records}))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.worker:
+        return worker(args)
     threads = harness.parse_list(args.threads, int)
     families = harness.parse_list(args.only)
     unknown = [f for f in families if f not in FAMILIES and f != "gemm"]
@@ -62,17 +85,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     worker_args = ["--repeat", str(repeats), "--min-time", str(min_time),
                    "--warmup", str(warmup)]
     start = time.perf_counter()
+    load_start = os.getloadavg() if hasattr(os, "getloadavg") else None
     records: list[dict] = []
-    for family in families:
-        if family in FAMILIES:
-            print(f"[{family}] threads {threads}, backends {backends}", file=sys.stderr)
-            records += harness.collect(FAMILIES[family], threads, backends, worker_args,
-                                       isolate=not args.shared_process)
+    benches = [f for f in families if f in FAMILIES]
+    if benches:
+        # one child per (backend, threads) runs every family: fewer interpreter/torch starts
+        print(f"[{','.join(benches)}] threads {threads}, backends {backends}", file=sys.stderr)
+        records = harness.collect("run", threads, backends,
+                                  worker_args + ["--only", ",".join(benches)],
+                                  isolate=not args.shared_process)
+        order = {f: i for i, f in enumerate(benches)}  # table: families in --only order
+        records.sort(key=lambda r: order.get(r["family"], len(order)))
     meta = harness.machine_info()
     meta["settings"] = {"threads": threads, "repeats": repeats, "min_time": min_time,
                         "warmup": warmup, "backends": backends,
                         "isolation": "shared" if args.shared_process else "per-backend",
-                        "elapsed_s": time.perf_counter() - start}
+                        "elapsed_s": time.perf_counter() - start,
+                        "loadavg_at_start": load_start}
     nncore_info = meta["nncore"]
     if isinstance(nncore_info, dict):
         simd = nncore_info.get("kernels", {}).get("gemm", "?")
@@ -82,7 +111,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         build = f"nncore: {nncore_info}"
     load = meta.get("loadavg_1_5_15")
     print(f"{meta['cpu']} x{meta['cpu_count']}; NumPy {meta['numpy']}; {build}; "
-          f"torch {meta['torch']}" + (f"; load avg {load[0]:.2f}" if load else ""))
+          f"torch {meta['torch']}")
+    if load and load_start:
+        print(f"1-min load average {load_start[0]:.2f} at start, {load[0]:.2f} at end "
+              f"(above ~0.5 other work competes for the cores)")
     print(f"median of {repeats} repeats (>= {min_time} s each); ratio = other time / nncore "
           f"time (>1: nncore faster); ~ = spread > 10%")
     if records:
@@ -96,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                            check=False)
         else:
             print("\n[gemm] benchmarks/bench_gemm.py not present; skipped")
-    if args.json:
+    if args.json:  # a bare --json (the worker protocol flag) names no file
         harness.write_json(args.json, records, meta)
         print(f"wrote {args.json}", file=sys.stderr)
     print(f"done in {time.perf_counter() - start:.1f} s", file=sys.stderr)

@@ -104,3 +104,18 @@ def check_op(fn: Callable, ref: Callable | None, inputs: Sequence, *, check_grad
 def torch_or_skip():
     """Import torch or skip the test (parity tests run where torch==2.13.0 is installed)."""
     return pytest.importorskip("torch")
+
+
+def shared_data_dir():
+    """The real datasets folder: $NNCORE_SHARED_DATA, else ../shared/data beside the repo,
+    else /work/shared/data; None when none exists (tests using it then skip)."""
+    import os
+    from pathlib import Path
+
+    candidates = [os.environ.get("NNCORE_SHARED_DATA"),
+                  Path(__file__).resolve().parents[2] / "shared" / "data",
+                  "/work/shared/data"]
+    for c in candidates:
+        if c and Path(c).is_dir():
+            return Path(c)
+    return None

@@ -23,9 +23,10 @@ from nncore.data import (
     random_split,
 )
 from nncore.data.mnist import SUBSET_DIR
+from tests.helpers import shared_data_dir
 
 REPO = Path(__file__).resolve().parents[1]
-FULL_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+FULL_MNIST = (shared_data_dir() or Path("/nonexistent")) / "mnist"
 needs_full = pytest.mark.skipif(not FULL_MNIST.is_dir(), reason="full MNIST not present")
 
 TRAIN_FIRST10 = [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]

@@ -24,7 +24,8 @@ def as_float_array(x, name: str, ndim: int | None = None, dtype=None) -> np.ndar
         raise TypeError(f"{name}: expected dtype {np.dtype(dtype)}, got {x.dtype}")
     if ndim is not None and x.ndim != ndim:
         raise ValueError(f"{name}: expected a {ndim}-D array, got shape {x.shape}")
-    return np.ascontiguousarray(x)
+    # (np.ascontiguousarray would turn a 0-d array into a 1-d one)
+    return x if x.flags.c_contiguous else np.ascontiguousarray(x)
 
 
 def check_same_dtype(**arrays: np.ndarray) -> np.dtype:
@@ -53,4 +54,6 @@ def as_index_array(x, name: str, ndim: int | None = None) -> np.ndarray:
         raise TypeError(f"{name}: expected an integer array, got dtype {x.dtype}")
     if ndim is not None and x.ndim != ndim:
         raise ValueError(f"{name}: expected a {ndim}-D array, got shape {x.shape}")
-    return np.ascontiguousarray(x, dtype=np.int64)
+    if x.dtype == np.int64 and x.flags.c_contiguous:
+        return x
+    return np.ascontiguousarray(x, dtype=np.int64).reshape(x.shape)

@@ -2,11 +2,16 @@
 # Every kernel wrapper reads get_num_threads() and passes it to prange(num_threads=...).
 import os
 
+import numpy as np
+
+from cython.parallel cimport prange
+
 from ._openmp cimport (
     NNCORE_COMPILER,
     NNCORE_HAVE_OPENMP,
     NNCORE_OPENMP_VERSION,
     omp_get_num_procs,
+    omp_get_thread_num,
     omp_set_num_threads,
 )
 from ._simd cimport nncore_simd_level, nncore_simd_name
@@ -56,3 +61,20 @@ def compiler() -> str:
 def openmp_version() -> int:
     """The _OPENMP date macro the kernels were built with (0 for a serial build)."""
     return NNCORE_OPENMP_VERSION
+
+
+def _distinct_threads_in_prange(int n) -> int:
+    """How many distinct OpenMP threads ran an n-iteration prange with num_threads=n.
+
+    Used by tests to prove the kernels really run in parallel (not a silent serial build).
+    """
+    cdef int[::1] ids = np.full(n, -1, dtype=np.intc)
+    cdef int i
+    cdef double spin
+    cdef int k
+    for i in prange(n, nogil=True, schedule="static", num_threads=n):
+        spin = 0
+        for k in range(100000):  # keep each thread busy so the team really forms
+            spin = spin + k * 0.5
+        ids[i] = omp_get_thread_num() + 0 * <int>spin
+    return len(set(ids.base.tolist()))

@@ -14,8 +14,10 @@
 # would cost more than the work).
 # NaN semantics follow PyTorch: relu(nan) = nan, sigmoid(nan) = nan, a softmax row holding a
 # nan (or only -inf) is all nan. Sums over a row are accumulated in double for float32 too.
-# The exponentials of the softmax family go through activation_simd.h (AVX-512 / AVX2 with a
-# portable fallback, chosen at run time); the other transcendental calls use libm.
+# Vector code (AVX-512 / AVX2, chosen at run time, see simd.h): the row max / exp / sums of the
+# softmax family (activation_simd.h) and sigmoid, tanh, tanh-GELU (activation_elementwise.h).
+# The portable level runs the plain libm loops below, which are also the reference for the
+# vector bodies. Exact GELU uses libm erf at every level.
 from cython.parallel cimport prange
 from libc.math cimport erf, erff, exp, expf, fabs, fabsf, log, tanh, tanhf
 
@@ -36,8 +38,23 @@ cdef extern from "activation_simd.h" nogil:
     double nncore_sum_exp_sub_f64(const double *x, double shift, Py_ssize_t n, int level)
     float nncore_max_f32(const float *x, Py_ssize_t n, int level)
     double nncore_max_f64(const double *x, Py_ssize_t n, int level)
+    void nncore_exp_sub_acc_f32(float *y, const float *x, const float *m, double *s,
+                                Py_ssize_t n, int level)
+    void nncore_exp_sub_acc_f64(double *y, const double *x, const double *m, double *s,
+                                Py_ssize_t n, int level)
+
+cdef extern from "activation_elementwise.h" nogil:
+    int NNCORE_EW_SIGMOID
+    int NNCORE_EW_TANH
+    int NNCORE_EW_GELU_TANH
+    int NNCORE_EW_GELU_TANH_GRAD
+    int nncore_ew_f32(int op, float *y, const float *a, const float *b, Py_ssize_t n,
+                      int level)
+    int nncore_ew_f64(int op, double *y, const double *a, const double *b, Py_ssize_t n,
+                      int level)
 
 cdef extern from "simd.h" nogil:
+    int NNCORE_SIMD_PORTABLE
     int nncore_simd_cached       # this module's cached level (simd.h keeps one per module)
     int nncore_simd_detect()
 
@@ -67,7 +84,7 @@ cdef enum RowMode:
 
 cdef double SQRT1_2 = 0.70710678118654752440       # 1/sqrt(2)
 cdef double INV_SQRT_2PI = 0.39894228040143267794  # 1/sqrt(2*pi)
-cdef double GELU_BETA = 0.79788456080286535588     # sqrt(2/pi)
+cdef double GELU_BETA = 0.79788456080286535588     # sqrt(2/pi), as in activation_elementwise.h
 cdef double GELU_KAPPA = 0.044715
 
 
@@ -102,14 +119,39 @@ cdef inline floating _fabs(floating v) noexcept nogil:
 # ---------------------------------------------------------------------------------------------
 # Elementwise: out[i] = f(a[i]) (forward) or out[i] = a[i] * f'(b[i]) (backward, a = dout).
 
+cdef inline int _simd_op(int op) noexcept nogil:
+    """The activation_elementwise.h operation for `op`, or -1 where only the libm loop exists."""
+    if op == SIGMOID_FWD:
+        return NNCORE_EW_SIGMOID
+    if op == TANH_FWD:
+        return NNCORE_EW_TANH
+    if op == GELU_TANH_FWD:
+        return NNCORE_EW_GELU_TANH
+    if op == GELU_TANH_BWD:
+        return NNCORE_EW_GELU_TANH_GRAD
+    return -1
+
+
 cdef void _elementwise_range(int op, floating *out, const floating *a, const floating *b,
-                             floating p, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
-    """One thread's chunk [lo, hi) of the flat buffers. p: negative slope (leaky relu)."""
+                             floating p, Py_ssize_t lo, Py_ssize_t hi, int level) noexcept nogil:
+    """One thread's chunk [lo, hi) of the flat buffers. p: negative slope (leaky relu).
+
+    Sigmoid, tanh and tanh-GELU go to the vector bodies of activation_elementwise.h above the
+    portable level; the loops below are the portable path and the reference for those."""
     cdef Py_ssize_t i
-    cdef floating v, e, t, s, cdf, pdf, left, right
+    cdef floating v, e, t, s, z, d, cdf, pdf, right
     cdef floating half = 0.5, one = 1
     cdef floating sqrt1_2 = SQRT1_2, inv_sqrt_2pi = INV_SQRT_2PI
-    cdef floating beta = GELU_BETA, kappa = GELU_KAPPA, kappa3 = 3 * GELU_KAPPA
+    cdef floating beta2 = 2 * GELU_BETA, half_beta = 0.5 * GELU_BETA
+    cdef floating kappa = GELU_KAPPA, kappa3 = 3 * GELU_KAPPA
+    cdef int simd_op = _simd_op(op)
+    if simd_op >= 0 and level > NNCORE_SIMD_PORTABLE:
+        if floating is float:
+            if nncore_ew_f32(simd_op, out + lo, a + lo, b + lo, hi - lo, level):
+                return
+        else:
+            if nncore_ew_f64(simd_op, out + lo, a + lo, b + lo, hi - lo, level):
+                return
     if op == RELU_FWD:
         for i in range(lo, hi):
             v = a[i]
@@ -151,28 +193,35 @@ cdef void _elementwise_range(int op, floating *out, const floating *a, const flo
             cdf = half * (one + _erf(v * sqrt1_2))
             pdf = inv_sqrt_2pi * _exp(-half * v * v)
             out[i] = a[i] * (cdf + v * pdf)
-    elif op == GELU_TANH_FWD:                    # 0.5 x (1 + tanh(beta (x + kappa x^3)))
+    elif op == GELU_TANH_FWD:
+        # 0.5 x (1 + tanh(z / 2)) = x sigmoid(z), z = 2 beta (x + kappa x^3): no cancellation
+        # of 1 + tanh near -1 (large negative x)
         for i in range(lo, hi):
             v = a[i]
-            t = _tanh(beta * (v + kappa * v * v * v))
-            out[i] = half * v * (one + t)
+            z = beta2 * (v + kappa * v * v * v)
+            e = _exp(-_fabs(z))
+            t = one if z >= 0 else e
+            out[i] = v * (t / (one + e))
     elif op == GELU_TANH_BWD:                    # b: input
         for i in range(lo, hi):
             v = b[i]
-            t = _tanh(beta * (v + kappa * v * v * v))
-            s = one - t * t                      # sech^2; exactly 0 once tanh saturates
-            left = half * (one + t)
-            right = 0 if s == 0 else half * v * s * beta * (one + kappa3 * v * v)
-            out[i] = a[i] * (left + right)
+            z = beta2 * (v + kappa * v * v * v)
+            e = _exp(-_fabs(z))
+            d = one / (one + e)
+            t = d if z >= 0 else e * d           # sigmoid(z) = (1 + tanh(z / 2)) / 2
+            s = 4 * e * d * d                    # 1 - tanh(z / 2)^2; exactly 0 when saturated
+            right = 0 if s == 0 else half_beta * v * s * (one + kappa3 * v * v)
+            out[i] = a[i] * (t + right)
 
 
 cdef void _elementwise(int op, floating *out, const floating *a, const floating *b,
                        floating p, Py_ssize_t n, int nthreads) noexcept nogil:
     """Split [0, n) into one static chunk per thread, each a whole number of cache lines."""
     cdef Py_ssize_t chunk, t, lo, hi
+    cdef int level = nncore_simd_level()
     cdef int nt = nthreads if n >= PARALLEL_MIN else 1
     if nt <= 1:
-        _elementwise_range(op, out, a, b, p, 0, n)
+        _elementwise_range(op, out, a, b, p, 0, n, level)
         return
     chunk = (n + nt - 1) // nt
     chunk = (chunk + 15) & ~(<Py_ssize_t>15)
@@ -180,7 +229,7 @@ cdef void _elementwise(int op, floating *out, const floating *a, const floating 
         lo = t * chunk
         hi = min(n, lo + chunk)
         if lo < hi:
-            _elementwise_range(op, out, a, b, p, lo, hi)
+            _elementwise_range(op, out, a, b, p, lo, hi, level)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,12 +288,17 @@ cdef void _softmax_row(int mode, floating *out, const floating *a, const floatin
 
 
 cdef void _softmax_slab(int mode, floating *out, const floating *a, const floating *b,
-                        Py_ssize_t D, Py_ssize_t inner, Py_ssize_t w) noexcept nogil:
+                        Py_ssize_t D, Py_ssize_t inner, Py_ssize_t w, int level) noexcept nogil:
     """A D x w slab with row stride `inner` (dim is not the last axis); vectorises over w."""
-    cdef double m[BLOCK_INNER]
+    cdef float m32[BLOCK_INNER]
+    cdef double m64[BLOCK_INNER]
     cdef double s[BLOCK_INNER]
+    cdef floating *m
     cdef Py_ssize_t d, i, off
-    cdef floating v
+    if floating is float:
+        m = m32
+    else:
+        m = m64
     for i in range(w):
         s[i] = 0
     if mode == SOFTMAX_FWD or mode == LOG_SOFTMAX_FWD:
@@ -253,36 +307,41 @@ cdef void _softmax_slab(int mode, floating *out, const floating *a, const floati
         for d in range(1, D):
             off = d * inner
             for i in range(w):
-                if a[off + i] > m[i]:
-                    m[i] = a[off + i]
-        for d in range(D):
+                m[i] = a[off + i] if a[off + i] > m[i] else m[i]
+        for d in range(D):                       # s += exp(x - m), stored for softmax
             off = d * inner
-            for i in range(w):
-                v = _exp(<floating>(a[off + i] - <floating>m[i]))
-                if mode == SOFTMAX_FWD:
-                    out[off + i] = v
-                s[i] += v
+            if floating is float:
+                nncore_exp_sub_acc_f32(out + off if mode == SOFTMAX_FWD else NULL, a + off, m,
+                                       s, w, level)
+            else:
+                nncore_exp_sub_acc_f64(out + off if mode == SOFTMAX_FWD else NULL, a + off, m,
+                                       s, w, level)
         for i in range(w):
             s[i] = 1.0 / s[i] if mode == SOFTMAX_FWD else log(s[i])
         for d in range(D):
             off = d * inner
-            for i in range(w):
-                if mode == SOFTMAX_FWD:
+            if mode == SOFTMAX_FWD:
+                for i in range(w):
                     out[off + i] = <floating>(out[off + i] * s[i])
-                else:
-                    out[off + i] = <floating>((a[off + i] - <floating>m[i]) - s[i])
+            else:
+                for i in range(w):
+                    out[off + i] = <floating>((a[off + i] - m[i]) - s[i])
     else:
         for d in range(D):
             off = d * inner
-            for i in range(w):
-                s[i] += (<double>a[off + i] * b[off + i] if mode == SOFTMAX_BWD
-                         else <double>a[off + i])
+            if mode == SOFTMAX_BWD:
+                for i in range(w):
+                    s[i] += <double>a[off + i] * b[off + i]
+            else:
+                for i in range(w):
+                    s[i] += a[off + i]
         for d in range(D):
             off = d * inner
-            for i in range(w):
-                if mode == SOFTMAX_BWD:
+            if mode == SOFTMAX_BWD:
+                for i in range(w):
                     out[off + i] = <floating>(b[off + i] * (a[off + i] - s[i]))
-                else:
+            else:
+                for i in range(w):
                     out[off + i] = <floating>(a[off + i] - _exp(b[off + i]) * s[i])
 
 
@@ -297,7 +356,7 @@ cdef inline void _softmax_task(int mode, floating *out, const floating *a, const
         i0 = (task % nblk) * BLOCK_INNER
         base = o * D * inner + i0
         _softmax_slab(mode, out + base, a + base, b + base, D, inner,
-                      min(<Py_ssize_t>BLOCK_INNER, inner - i0))
+                      min(<Py_ssize_t>BLOCK_INNER, inner - i0), level)
 
 
 cdef void _softmax_rows(int mode, floating *out, const floating *a, const floating *b,

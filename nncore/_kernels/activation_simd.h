@@ -4,6 +4,8 @@
  *   nncore_exp_sub_*(y, x, s, n)     y[j] = exp(x[j] - s) (y may be NULL), returns sum in double
  *   nncore_sum_exp_sub_*(x, s, n)    the same sum without storing
  *   nncore_sum_*(x, n)               sum of x in double
+ *   nncore_exp_sub_acc_*(y, x, m, s, n)   y[j] = exp(x[j] - m[j]) (y may be NULL), s[j] += y[j]
+ *                                    (double s): the column-wise step of a strided softmax
  *
  * Each has an AVX-512F body, an AVX2+FMA body and a portable body (libm), chosen per call from
  * `level` (simd.h's nncore_simd_level()). The vector exp reduces x = k ln2 + r, |r| <= ln2/2,
@@ -68,6 +70,24 @@ static double nncore_sum_f64_portable(const double *x, ptrdiff_t n) {
     double sum = 0.0;
     for (ptrdiff_t j = 0; j < n; j++) sum += x[j];
     return sum;
+}
+
+static void nncore_exp_sub_acc_f32_portable(float *y, const float *x, const float *m,
+                                            double *s, ptrdiff_t n) {
+    for (ptrdiff_t j = 0; j < n; j++) {
+        float e = expf(x[j] - m[j]);
+        if (y) y[j] = e;
+        s[j] += e;
+    }
+}
+
+static void nncore_exp_sub_acc_f64_portable(double *y, const double *x, const double *m,
+                                            double *s, ptrdiff_t n) {
+    for (ptrdiff_t j = 0; j < n; j++) {
+        double e = exp(x[j] - m[j]);
+        if (y) y[j] = e;
+        s[j] += e;
+    }
 }
 
 #if NNCORE_X86
@@ -192,6 +212,39 @@ NNCORE_AVX512 static double nncore_sum_f64_avx512(const double *x, ptrdiff_t n) 
         acc = _mm512_add_pd(acc, _mm512_maskz_loadu_pd(m, x + j));
     }
     return _mm512_reduce_add_pd(acc);
+}
+
+NNCORE_AVX512 static void nncore_exp_sub_acc_f32_avx512(float *y, const float *x, const float *m,
+                                                       double *s, ptrdiff_t n) {
+    const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    for (ptrdiff_t j = 0; j < n; j += 16) {
+        __mmask16 k = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1u);
+        __m512 e = nncore_exp_ps512(_mm512_sub_ps(_mm512_mask_loadu_ps(ninf, k, x + j),
+                                                  _mm512_maskz_loadu_ps(k, m + j)));
+        e = _mm512_maskz_mov_ps(k, e);
+        if (y) _mm512_mask_storeu_ps(y + j, k, e);
+        __mmask8 k0 = (__mmask8)(k & 0xFF), k1 = (__mmask8)(k >> 8);
+        __m512d s0 = _mm512_add_pd(_mm512_maskz_loadu_pd(k0, s + j),
+                                   _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+        __m512d s1 = _mm512_add_pd(_mm512_maskz_loadu_pd(k1, s + j + 8),
+                                   _mm512_cvtps_pd(_mm256_castpd_ps(
+                                       _mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+        _mm512_mask_storeu_pd(s + j, k0, s0);
+        _mm512_mask_storeu_pd(s + j + 8, k1, s1);
+    }
+}
+
+NNCORE_AVX512 static void nncore_exp_sub_acc_f64_avx512(double *y, const double *x,
+                                                       const double *m, double *s, ptrdiff_t n) {
+    const __m512d ninf = _mm512_set1_pd(-INFINITY);
+    for (ptrdiff_t j = 0; j < n; j += 8) {
+        __mmask8 k = n - j >= 8 ? (__mmask8)0xFF : (__mmask8)((1u << (n - j)) - 1u);
+        __m512d e = nncore_exp_pd512(_mm512_sub_pd(_mm512_mask_loadu_pd(ninf, k, x + j),
+                                                   _mm512_maskz_loadu_pd(k, m + j)));
+        e = _mm512_maskz_mov_pd(k, e);
+        if (y) _mm512_mask_storeu_pd(y + j, k, e);
+        _mm512_mask_storeu_pd(s + j, k, _mm512_add_pd(_mm512_maskz_loadu_pd(k, s + j), e));
+    }
 }
 
 /* ---------------------------------------------------------------- AVX2 + FMA bodies */
@@ -345,6 +398,37 @@ NNCORE_AVX2 static double nncore_sum_f64_avx2(const double *x, ptrdiff_t n) {
         acc = _mm256_add_pd(acc, _mm256_maskload_pd(x + j, nncore_tail_mask64(n - j)));
     return nncore_hsum_pd256(acc);
 }
+NNCORE_AVX2 static void nncore_exp_sub_acc_f32_avx2(float *y, const float *x, const float *m,
+                                                   double *s, ptrdiff_t n) {
+    const __m256 ninf = _mm256_set1_ps(-INFINITY);
+    for (ptrdiff_t j = 0; j < n; j += 8) {
+        __m256i k = nncore_tail_mask32(n - j);
+        __m256 v = _mm256_blendv_ps(ninf, _mm256_maskload_ps(x + j, k), _mm256_castsi256_ps(k));
+        __m256 e = nncore_exp_ps256(_mm256_sub_ps(v, _mm256_maskload_ps(m + j, k)));
+        e = _mm256_and_ps(e, _mm256_castsi256_ps(k));
+        if (y) _mm256_maskstore_ps(y + j, k, e);
+        __m256i k0 = nncore_tail_mask64(n - j), k1 = nncore_tail_mask64(n - j - 4);
+        __m256d s0 = _mm256_add_pd(_mm256_maskload_pd(s + j, k0),
+                                   _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+        __m256d s1 = _mm256_add_pd(_mm256_maskload_pd(s + j + 4, k1),
+                                   _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+        _mm256_maskstore_pd(s + j, k0, s0);
+        _mm256_maskstore_pd(s + j + 4, k1, s1);
+    }
+}
+
+NNCORE_AVX2 static void nncore_exp_sub_acc_f64_avx2(double *y, const double *x, const double *m,
+                                                   double *s, ptrdiff_t n) {
+    const __m256d ninf = _mm256_set1_pd(-INFINITY);
+    for (ptrdiff_t j = 0; j < n; j += 4) {
+        __m256i k = nncore_tail_mask64(n - j);
+        __m256d v = _mm256_blendv_pd(ninf, _mm256_maskload_pd(x + j, k), _mm256_castsi256_pd(k));
+        __m256d e = nncore_exp_pd256(_mm256_sub_pd(v, _mm256_maskload_pd(m + j, k)));
+        e = _mm256_and_pd(e, _mm256_castsi256_pd(k));
+        if (y) _mm256_maskstore_pd(y + j, k, e);
+        _mm256_maskstore_pd(s + j, k, _mm256_add_pd(_mm256_maskload_pd(s + j, k), e));
+    }
+}
 #endif /* NNCORE_X86 */
 
 /* ---------------------------------------------------------------- dispatch */
@@ -379,6 +463,24 @@ static inline double nncore_sum_exp_sub_f32(const float *x, float s, ptrdiff_t n
 }
 static inline double nncore_sum_exp_sub_f64(const double *x, double s, ptrdiff_t n, int level) {
     return nncore_exp_sub_f64((double *)0, x, s, n, level);
+}
+static inline void nncore_exp_sub_acc_f32(float *y, const float *x, const float *m, double *s,
+                                          ptrdiff_t n, int level) {
+#if NNCORE_X86
+    if (level >= NNCORE_SIMD_AVX512) { nncore_exp_sub_acc_f32_avx512(y, x, m, s, n); return; }
+    if (level >= NNCORE_SIMD_AVX2) { nncore_exp_sub_acc_f32_avx2(y, x, m, s, n); return; }
+#endif
+    (void)level;
+    nncore_exp_sub_acc_f32_portable(y, x, m, s, n);
+}
+static inline void nncore_exp_sub_acc_f64(double *y, const double *x, const double *m,
+                                          double *s, ptrdiff_t n, int level) {
+#if NNCORE_X86
+    if (level >= NNCORE_SIMD_AVX512) { nncore_exp_sub_acc_f64_avx512(y, x, m, s, n); return; }
+    if (level >= NNCORE_SIMD_AVX2) { nncore_exp_sub_acc_f64_avx2(y, x, m, s, n); return; }
+#endif
+    (void)level;
+    nncore_exp_sub_acc_f64_portable(y, x, m, s, n);
 }
 static inline double nncore_sum_f32(const float *x, ptrdiff_t n, int level) {
     NNCORE_DISPATCH(nncore_sum_f32, x, n);

@@ -236,68 +236,36 @@ static UK_ATTR void UK_FN(gemm_pack_b)(int64_t kc, int64_t nc, const UK_T *restr
     }
 }
 
-#define UK_CASE(mm)                                                                        \
-    case mm:                                                                               \
+#define UK_ROWS(mm)                                                                        \
+    do {                                                                                   \
         UK_FN(gemm_ukr_body)(mm, mm, n, kc, a, rs_a, cs_a, b, rs_b, c, ldc, e, bias);      \
-        break;
+        a += (mm) * rs_a;                                                                  \
+        c += (mm) * ldc;                                                                   \
+        m -= (mm);                                                                         \
+    } while (0)
 
 /* Strided-A micro-kernel (no packing): A read in place with any (rs_a, cs_a), B rows with
- * stride rs_b; m < MR rows are computed by an instance specialised for m (no wasted work). */
+ * stride rs_b. A partial tile of m < MR rows runs as instances for 8, 4, 2 and 1 rows (no
+ * wasted work, few instances: each instance is a fully unrolled copy of the kernel). */
 static UK_ATTR void UK_FN(gemm_ukr_strided)(int64_t m, int64_t n, int64_t kc,
                                             const UK_T *restrict a, int64_t rs_a, int64_t cs_a,
                                             const UK_T *restrict b, int64_t rs_b,
                                             UK_T *restrict c, int64_t ldc, const UK_EPI *e,
                                             const UK_T *restrict bias) {
-    switch (m) {
-        UK_CASE(1)
-#if UK_MR >= 2
-        UK_CASE(2)
-#endif
-#if UK_MR >= 3
-        UK_CASE(3)
-#endif
-#if UK_MR >= 4
-        UK_CASE(4)
-#endif
-#if UK_MR >= 5
-        UK_CASE(5)
-#endif
-#if UK_MR >= 6
-        UK_CASE(6)
-#endif
-#if UK_MR >= 7
-        UK_CASE(7)
-#endif
-#if UK_MR >= 8
-        UK_CASE(8)
-#endif
-#if UK_MR >= 9
-        UK_CASE(9)
-#endif
-#if UK_MR >= 10
-        UK_CASE(10)
-#endif
-#if UK_MR >= 11
-        UK_CASE(11)
-#endif
-#if UK_MR >= 12
-        UK_CASE(12)
-#endif
-#if UK_MR >= 13
-        UK_CASE(13)
-#endif
-#if UK_MR >= 14
-        UK_CASE(14)
-#endif
-#if UK_MR >= 15
-        UK_CASE(15)
-#endif
-#if UK_MR >= 16
-        UK_CASE(16)
-#endif
-        default:
-            break;
+    if (m >= UK_MR) {
+        UK_ROWS(UK_MR);
+        return;
     }
+#if UK_MR > 8
+    if (m >= 8) UK_ROWS(8);
+#endif
+#if UK_MR > 4
+    if (m >= 4) UK_ROWS(4);
+#endif
+#if UK_MR > 2
+    if (m >= 2) UK_ROWS(2);
+#endif
+    if (m >= 1) UK_ROWS(1);
 }
-#undef UK_CASE
+#undef UK_ROWS
 #undef UK_EPI_VEC

@@ -418,7 +418,7 @@ cdef _sgd(list params, list grads, list bufs, double lr, double momentum, double
 
 def sgd_step(param, grad, momentum_buf, double lr, double momentum, double dampening,
              double weight_decay, bint nesterov, bint maximize, bint first_step) -> None:
-    """One SGD step on `param` in place, exactly as torch.optim.SGD (foreach=False).
+    """One SGD step on `param` in place, in torch.optim.SGD's (foreach=False) operation order.
 
     g = -grad if maximize else grad;  g += weight_decay * param;
     with momentum: buf = g on the first step, else buf = momentum*buf + (1-dampening)*g;

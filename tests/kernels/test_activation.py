@@ -322,6 +322,23 @@ def test_every_simd_level_matches_reference(simd_cap, level, dtype):
         x64 = x.astype(np.float64)
         np.testing.assert_allclose(A.softmax_forward(x), ref_softmax(x64), **TOL[dtype])
         np.testing.assert_allclose(A.log_softmax_forward(x), ref_log_softmax(x64), **TOL[dtype])
+    # elementwise vector bodies: lengths hitting every tail, values across the ranges
+    for n in (1, 5, 8, 13, 16, 31, 1001):
+        x = np.linspace(-12, 12, n).astype(dtype) if n > 1 else np.array([0.3], dtype)
+        x64 = x.astype(np.float64)
+        for name, (fn, ref, kw) in FORWARD.items():
+            np.testing.assert_allclose(fn(x, **kw), ref(x64), **TOL[dtype], err_msg=name)
+        dout = data((n,), dtype, seed=n)
+        d64 = dout.astype(np.float64)
+        np.testing.assert_allclose(A.gelu_backward(dout, x, "tanh"),
+                                   d64 * _fd(ref_gelu_tanh, x64, 1e-5),
+                                   rtol=1e-4, atol=1e-5 if dtype == np.float32 else 1e-9)
+    specials = np.array([np.nan, -np.inf, np.inf, -0.0, 0.0, -1e4, 1e4], dtype)
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_array_equal(A.sigmoid_forward(specials), [np.nan, 0, 1, .5, .5, 0, 1])
+        np.testing.assert_array_equal(A.tanh_forward(specials), [np.nan, -1, 1, -0.0, 0, -1, 1])
+        assert np.signbit(A.tanh_forward(specials)[3])
+        np.testing.assert_array_equal(A.gelu_forward(specials[2:], "tanh"), [np.inf, 0, 0, 0, 1e4])
     nanrow = np.array([[1.0, 2.0, np.nan] + [0.0] * 14], dtype)
     assert np.isnan(A.softmax_forward(nanrow)).all()
     wide = np.linspace(-120, 0, 4099).astype(dtype)[None, :]
