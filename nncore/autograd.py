@@ -137,37 +137,45 @@ class Function:
     def apply(cls, *args: Any) -> Any:
         ctx = Context()
         raw = []
-        needs = []
+        parents = []
         any_needs = False
         for a in args:
             if isinstance(a, Tensor):
                 raw.append(a.data)
-                rg = a.requires_grad
-                needs.append(rg)
-                any_needs = any_needs or rg
+                if a._requires_grad:
+                    parents.append(a)
+                    any_needs = True
+                    continue
             else:
                 raw.append(a)
-                needs.append(False)
+            parents.append(None)
         track = any_needs and _mode.enabled
-        ctx.needs_input_grad = tuple(needs) if track else (False,) * len(args)
+        ctx.needs_input_grad = (tuple(p is not None for p in parents) if track
+                                else (False,) * len(args))
         out = cls.forward(ctx, *raw)
-        if isinstance(out, tuple):
+        if type(out) is tuple:
             outputs = tuple(Tensor._make(o, track) for o in out)
         else:
-            outputs = (Tensor._make(out, track),)
+            result = Tensor._make(out, track)
+            if track:
+                ctx.fn = cls
+                ctx.parents = parents
+                ctx.n_outputs = 1
+                result._ctx = ctx
+            else:
+                ctx._saved = ()
+            return result
         if track:
             ctx.fn = cls
-            ctx.parents = tuple(a if isinstance(a, Tensor) and a.requires_grad else None
-                                for a in args)
+            ctx.parents = parents
             ctx.n_outputs = len(outputs)
-            if len(outputs) > 1:
-                ctx.output_meta = [(t.data.shape, t.data.dtype) for t in outputs]
+            ctx.output_meta = [(t.data.shape, t.data.dtype) for t in outputs]
             for i, t in enumerate(outputs):
                 t._ctx = ctx
                 t._out_index = i
         else:
             ctx._saved = ()
-        return outputs if isinstance(out, tuple) else outputs[0]
+        return outputs
 
 
 def _topological_order(roots: list[Context]) -> list[Context]:

@@ -119,16 +119,17 @@ cdef void dgemm(bint trans_a, bint trans_b, Py_ssize_t M, Py_ssize_t N, Py_ssize
 
 # ------------------------------------------------------------------------ validation helpers
 
-cdef cnp.ndarray _float_array(object x, str name, int ndim):
+cdef cnp.ndarray _float_array(object x, str name, int ndim, str fn="gemm"):
     """x as an ndarray of float32/float64 with `ndim` dims, or raise (no copy here)."""
     if not isinstance(x, np.ndarray):
-        raise TypeError(f"gemm: {name} must be a numpy.ndarray, got {type(x).__name__}")
+        raise TypeError(f"{fn}: {name} must be a numpy.ndarray, got {type(x).__name__}")
     cdef cnp.ndarray arr = <cnp.ndarray>x
     cdef int tn = cnp.PyArray_TYPE(arr)
     if tn != cnp.NPY_FLOAT32 and tn != cnp.NPY_FLOAT64:
-        raise TypeError(f"gemm: {name} must be float32 or float64, got dtype {arr.dtype}")
+        raise TypeError(f"{fn}: {name} must be float32 or float64, got dtype {arr.dtype}")
     if cnp.PyArray_NDIM(arr) != ndim:
-        raise ValueError(f"gemm: {name} must be a {ndim}-D array, got shape {(<object>arr).shape}")
+        raise ValueError(f"{fn}: {name} must be a {ndim}-D array, got shape "
+                         f"{(<object>arr).shape}")
     return arr
 
 
@@ -286,13 +287,14 @@ def gemm_batched(a, b, *, bint trans_a=False, bint trans_b=False):
     op(x) transposes the last two axes when trans_x. Threads split the batch when it has at
     least as many items as threads, else each product is threaded inside.
     """
-    cdef cnp.ndarray A = _float_array(a, "a", 3)
-    cdef cnp.ndarray B = _float_array(b, "b", 3)
+    cdef cnp.ndarray A = _float_array(a, "a", 3, "gemm_batched")
+    cdef cnp.ndarray B = _float_array(b, "b", 3, "gemm_batched")
     cdef int tn = cnp.PyArray_TYPE(A)
     if cnp.PyArray_TYPE(B) != tn:
         raise TypeError(f"gemm_batched: dtype mismatch: a is {A.dtype} but b is {B.dtype}")
     if A.shape[0] != B.shape[0]:
-        raise ValueError(f"gemm_batched: batch sizes differ: a is {(<object>A).shape}, b is {(<object>B).shape}")
+        raise ValueError(f"gemm_batched: batch sizes differ: a is {(<object>A).shape}, "
+                         f"b is {(<object>B).shape}")
     cdef Py_ssize_t Bt = A.shape[0], M, N, K, Kb
     if trans_a:
         M, K = A.shape[2], A.shape[1]

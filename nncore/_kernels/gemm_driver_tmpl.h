@@ -54,19 +54,21 @@ typedef struct {
     int nparts;
 } GD_ARGS;
 
-/* Block sizes: MC*KC of A fills about half of a 1 MiB L2, a KC x NR panel of B stays in a
- * 32-64 KiB L1, KC x NC of B is a few MiB of the shared L3. */
+/* Block sizes, tuned on Zen 4 (32 KiB L1d, 1 MiB L2, 32 MiB L3): an MC x KC block of A takes
+ * about a third of L2; KC is large so C is revisited rarely (a KC x NR panel of B is streamed
+ * from L2, which the measured optimum preferred over an L1-sized KC); KC x NC of B sits in L3. */
+#define GD_F32 (sizeof(GD_T) == 4)
 static const GD_IMPL GD_FN(nncore_gemm_impls)[3] = {
     {"portable", 4, 8, 128, 256, 2048, GD_CAT(gemm_ukr_packed, GD_CAT(portable, GD_SFX)),
      GD_CAT(gemm_ukr_strided, GD_CAT(portable, GD_SFX)), 0,
      GD_CAT(gemm_pack_a, GD_CAT(portable, GD_SFX)),
      GD_CAT(gemm_pack_b, GD_CAT(portable, GD_SFX))},
 #if NNCORE_X86
-    {"avx2+fma", 6, 16 / (int)(sizeof(GD_T) / 4), 144, 256, 4096,
+    {"avx2+fma", 6, GD_F32 ? 16 : 8, GD_F32 ? 72 : 48, 512, 4096,
      GD_CAT(gemm_ukr_packed, GD_CAT(avx2, GD_SFX)), GD_CAT(gemm_ukr_strided, GD_CAT(avx2, GD_SFX)),
      GD_CAT(gemm_ukr_strided, GD_CAT(avx2n, GD_SFX)),
      GD_CAT(gemm_pack_a, GD_CAT(avx2, GD_SFX)), GD_CAT(gemm_pack_b, GD_CAT(avx2, GD_SFX))},
-    {"avx512", 14, 32 / (int)(sizeof(GD_T) / 4), 336, 256, 4096,
+    {"avx512", 14, GD_F32 ? 32 : 16, GD_F32 ? 168 : 112, 512, 4096,
      GD_CAT(gemm_ukr_packed, GD_CAT(avx512, GD_SFX)),
      GD_CAT(gemm_ukr_strided, GD_CAT(avx512, GD_SFX)),
      GD_CAT(gemm_ukr_strided, GD_CAT(avx512n, GD_SFX)),
@@ -75,6 +77,7 @@ static const GD_IMPL GD_FN(nncore_gemm_impls)[3] = {
     {0}, {0},
 #endif
 };
+#undef GD_F32
 
 /* Per-thread packing buffer, grown on demand and kept for the thread's lifetime (OpenMP
  * reuses its threads, so steady-state calls allocate nothing). */
@@ -97,6 +100,14 @@ static inline int64_t GD_FN(nncore_gemm_round_up)(int64_t x, int64_t m) {
     return (x + m - 1) / m * m;
 }
 
+/* Block size <= max_block, a multiple of unit, splitting `extent` into equal-sized blocks. */
+static inline int64_t GD_FN(nncore_gemm_even_block)(int64_t extent, int64_t max_block,
+                                                    int64_t unit) {
+    const int64_t nblocks = (extent + max_block - 1) / max_block;
+    const int64_t b = GD_FN(nncore_gemm_round_up)((extent + nblocks - 1) / nblocks, unit);
+    return b < max_block ? b : max_block;
+}
+
 /* Fill the plan and return the number of parts (0: nothing to do). Parts are independent and
  * may run on any threads in any order. */
 static int GD_FN(nncore_gemm_plan)(GD_ARGS *p, int nthreads) {
@@ -114,7 +125,7 @@ static int GD_FN(nncore_gemm_plan)(GD_ARGS *p, int nthreads) {
 
     /* direct when everything fits comfortably in L2 and K needs no blocking */
     const int64_t bytes = (p->M * p->K + p->K * p->N) * (int64_t)sizeof(GD_T);
-    int direct = bytes <= ((int64_t)768 << 10) && p->K <= 4 * p->kc;
+    int direct = bytes <= ((int64_t)768 << 10) && p->K <= 1024;
     if (nncore_gemm_force_path == NNCORE_GEMM_PATH_PACKED) direct = 0;
     if (nncore_gemm_force_path == NNCORE_GEMM_PATH_DIRECT) direct = 1;
     p->direct = direct;
@@ -209,7 +220,10 @@ static void GD_FN(nncore_gemm_packed)(const GD_ARGS *p, int64_t m0, int64_t m1, 
                                       int64_t n1) {
     const GD_IMPL *impl = p->impl;
     const int64_t MR = impl->mr, NR = impl->nr;
-    const int64_t MC = p->mc, KC = p->kc, NC = p->nc;
+    const int64_t KC = p->kc;
+    /* equal-sized blocks (multiples of MR / NR) rather than full blocks plus a sliver */
+    const int64_t MC = GD_FN(nncore_gemm_even_block)(m1 - m0, p->mc, MR);
+    const int64_t NC = GD_FN(nncore_gemm_even_block)(n1 - n0, p->nc, NR);
     const int64_t rs_a = p->trans_a ? 1 : p->lda, cs_a = p->trans_a ? p->lda : 1;
     const int64_t rs_b = p->trans_b ? 1 : p->ldb, cs_b = p->trans_b ? p->ldb : 1;
     const int64_t kcmax = p->K < KC ? p->K : KC;

@@ -14,7 +14,7 @@
  *                 UK_MASK_LOADZ(k, p) and UK_MASK_STORE(p, k, v) are defined too.
  *
  * The micro-kernel computes a tile  acc[i][j] = sum_k a[i*rs_a + k*cs_a] * b[k*rs_b + j]
- * for i < MR_COMPUTE (a compile-time constant after inlining), j < NR, k < kc, in registers,
+ * for i < MROWS (a compile-time constant after inlining), j < NR, k < kc, in registers,
  * k in increasing order with one fused multiply-add per step, then applies the epilogue to the
  * first m_store rows and n columns of C:
  *   first K block:  C = alpha*acc [+ beta*C when beta != 0] [+ bias]   (beta == 0: C not read)
@@ -29,15 +29,15 @@
 #define UK_NR (UK_NV * UK_VL)
 
 /* One output vector of the epilogue; `cv` is C's old value (ignored when not read). */
-#define UK_EPI_VEC(r, cv, biasv, has_bias, e, va, vb, scale)                                \
-    do {                                                                            \
-        if ((e)->first) {                                                           \
-            if (scale) r = UK_MUL(r, va);                                           \
-            if ((e)->beta != 0) r = UK_ADD(r, UK_MUL(vb, cv));                      \
-            if (has_bias) r = UK_ADD(r, biasv);                                    \
-        } else {                                                                    \
-            r = scale ? UK_FMADD(r, va, cv) : UK_ADD(cv, r);                        \
-        }                                                                           \
+#define UK_EPI_VEC(r, cv, biasv, has_bias, e, va, vb, scale)                                  \
+    do {                                                                                      \
+        if ((e)->first) {                                                                     \
+            if (scale) r = UK_MUL(r, va);                                                     \
+            if ((e)->beta != 0) r = UK_ADD(r, UK_MUL(vb, cv));                                \
+            if (has_bias) r = UK_ADD(r, biasv);                                               \
+        } else {                                                                              \
+            r = scale ? UK_FMADD(r, va, cv) : UK_ADD(cv, r);                                  \
+        }                                                                                     \
     } while (0)
 
 /* Epilogue for a full-width tile: rows i < m_store, all NR columns. */
@@ -236,12 +236,12 @@ static UK_ATTR void UK_FN(gemm_pack_b)(int64_t kc, int64_t nc, const UK_T *restr
     }
 }
 
-#define UK_ROWS(mm)                                                                        \
-    do {                                                                                   \
-        UK_FN(gemm_ukr_body)(mm, mm, n, kc, a, rs_a, cs_a, b, rs_b, c, ldc, e, bias);      \
-        a += (mm) * rs_a;                                                                  \
-        c += (mm) * ldc;                                                                   \
-        m -= (mm);                                                                         \
+#define UK_ROWS(mm)                                                                           \
+    do {                                                                                      \
+        UK_FN(gemm_ukr_body)(mm, mm, n, kc, a, rs_a, cs_a, b, rs_b, c, ldc, e, bias);         \
+        a += (mm) * rs_a;                                                                     \
+        c += (mm) * ldc;                                                                      \
+        m -= (mm);                                                                            \
     } while (0)
 
 /* Strided-A micro-kernel (no packing): A read in place with any (rs_a, cs_a), B rows with

@@ -7,6 +7,9 @@ NaN/Inf, empty dimensions, thread-count determinism and bad input.
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -338,6 +341,16 @@ def test_bad_input_messages():
 def test_dispatched_simd_names_a_kernel():
     assert G.dispatched_simd() in LEVELS
     assert G.dispatched_simd() == AVAILABLE[-1]
+
+
+def test_nncore_simd_env_caps_the_kernel():
+    code = ("import numpy as np; from nncore._kernels import gemm as G; "
+            "a = np.ones((3, 5)); print(G.dispatched_simd(), G.gemm(a, a.T).sum())")
+    env = dict(os.environ, NNCORE_SIMD="portable")
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["portable", "45.0"]
 
 
 # ------------------------------------------------------------------------ fuzz
