@@ -22,9 +22,8 @@ import numpy as np
 # run from a source checkout without installing: the repository root goes on the path
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from nncore._kernels._parallel import get_num_threads  # noqa: E402
-
 from nncore._kernels import gemm as G  # noqa: E402
+from nncore._kernels._parallel import get_num_threads  # noqa: E402
 
 _SETTLE_S = 0.3
 

@@ -4,6 +4,9 @@ derivative is a function of it, else the input).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from .._kernels import activation as _k
@@ -13,97 +16,94 @@ from ..tensor import Tensor
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax"]
 
 
-class ReLU(Function):
-    @staticmethod
-    def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
-        y = _k.relu_forward(x)
+class _SavesOutput(Function):
+    """y = f(x) whose derivative is a function of y: saves only the output for backward."""
+
+    kernel_forward: Callable
+    kernel_backward: Callable
+
+    @classmethod
+    def forward(cls, ctx: Context, x: np.ndarray) -> np.ndarray:
+        y = cls.kernel_forward(x)
         ctx.save_for_backward(y)
         return y
 
-    @staticmethod
-    def backward(ctx: Context, dout: np.ndarray) -> np.ndarray:
+    @classmethod
+    def backward(cls, ctx: Context, dout: np.ndarray) -> np.ndarray:
         (y,) = ctx.saved_tensors
-        return _k.relu_backward(dout, y)
+        return cls.kernel_backward(dout, y)
 
 
-class LeakyReLU(Function):
-    @staticmethod
-    def forward(ctx: Context, x: np.ndarray, negative_slope: float) -> np.ndarray:
-        ctx.save_for_backward(x)
-        ctx.negative_slope = negative_slope
-        return _k.leaky_relu_forward(x, negative_slope)
+class _SavesOutputAlongDim(Function):
+    """softmax-family op along `dim`: saves the output, backward reads it."""
 
-    @staticmethod
-    def backward(ctx: Context, dout: np.ndarray) -> tuple:
-        (x,) = ctx.saved_tensors
-        return _k.leaky_relu_backward(dout, x, ctx.negative_slope), None
+    kernel_forward: Callable
+    kernel_backward: Callable
 
-
-class Sigmoid(Function):
-    @staticmethod
-    def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
-        y = _k.sigmoid_forward(x)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx: Context, dout: np.ndarray) -> np.ndarray:
-        (y,) = ctx.saved_tensors
-        return _k.sigmoid_backward(dout, y)
-
-
-class Tanh(Function):
-    @staticmethod
-    def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
-        y = _k.tanh_forward(x)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx: Context, dout: np.ndarray) -> np.ndarray:
-        (y,) = ctx.saved_tensors
-        return _k.tanh_backward(dout, y)
-
-
-class GELU(Function):
-    @staticmethod
-    def forward(ctx: Context, x: np.ndarray, approximate: str) -> np.ndarray:
-        ctx.save_for_backward(x)
-        ctx.approximate = approximate
-        return _k.gelu_forward(x, approximate)
-
-    @staticmethod
-    def backward(ctx: Context, dout: np.ndarray) -> tuple:
-        (x,) = ctx.saved_tensors
-        return _k.gelu_backward(dout, x, ctx.approximate), None
-
-
-class Softmax(Function):
-    @staticmethod
-    def forward(ctx: Context, x: np.ndarray, dim: int) -> np.ndarray:
-        y = _k.softmax_forward(x, dim)
+    @classmethod
+    def forward(cls, ctx: Context, x: np.ndarray, dim: int) -> np.ndarray:
+        y = cls.kernel_forward(x, dim)
         ctx.save_for_backward(y)
         ctx.dim = dim
         return y
 
-    @staticmethod
-    def backward(ctx: Context, dout: np.ndarray) -> tuple:
+    @classmethod
+    def backward(cls, ctx: Context, dout: np.ndarray) -> tuple:
         (y,) = ctx.saved_tensors
-        return _k.softmax_backward(dout, y, ctx.dim), None
+        return cls.kernel_backward(dout, y, ctx.dim), None
 
 
-class LogSoftmax(Function):
-    @staticmethod
-    def forward(ctx: Context, x: np.ndarray, dim: int) -> np.ndarray:
-        y = _k.log_softmax_forward(x, dim)
-        ctx.save_for_backward(y)
-        ctx.dim = dim
-        return y
+class _SavesInputWithOption(Function):
+    """y = f(x; option) whose derivative needs x: saves the input and the option."""
 
-    @staticmethod
-    def backward(ctx: Context, dout: np.ndarray) -> tuple:
-        (y,) = ctx.saved_tensors
-        return _k.log_softmax_backward(dout, y, ctx.dim), None
+    kernel_forward: Callable
+    kernel_backward: Callable
+
+    @classmethod
+    def forward(cls, ctx: Context, x: np.ndarray, option: Any) -> np.ndarray:
+        ctx.save_for_backward(x)
+        ctx.option = option
+        return cls.kernel_forward(x, option)
+
+    @classmethod
+    def backward(cls, ctx: Context, dout: np.ndarray) -> tuple:
+        (x,) = ctx.saved_tensors
+        return cls.kernel_backward(dout, x, ctx.option), None
+
+
+class ReLU(_SavesOutput):
+    kernel_forward = staticmethod(_k.relu_forward)
+    kernel_backward = staticmethod(_k.relu_backward)
+
+
+class Sigmoid(_SavesOutput):
+    kernel_forward = staticmethod(_k.sigmoid_forward)
+    kernel_backward = staticmethod(_k.sigmoid_backward)
+
+
+class Tanh(_SavesOutput):
+    kernel_forward = staticmethod(_k.tanh_forward)
+    kernel_backward = staticmethod(_k.tanh_backward)
+
+
+class LeakyReLU(_SavesInputWithOption):
+    kernel_forward = staticmethod(_k.leaky_relu_forward)
+    kernel_backward = staticmethod(_k.leaky_relu_backward)
+
+
+class GELU(_SavesInputWithOption):
+    kernel_forward = staticmethod(_k.gelu_forward)
+    kernel_backward = staticmethod(_k.gelu_backward)
+
+
+class Softmax(_SavesOutputAlongDim):
+    kernel_forward = staticmethod(_k.softmax_forward)
+    kernel_backward = staticmethod(_k.softmax_backward)
+
+
+class LogSoftmax(_SavesOutputAlongDim):
+    kernel_forward = staticmethod(_k.log_softmax_forward)
+    kernel_backward = staticmethod(_k.log_softmax_backward)
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002

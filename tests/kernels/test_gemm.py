@@ -13,9 +13,9 @@ import sys
 
 import numpy as np
 import pytest
-from nncore._kernels._parallel import get_num_threads, openmp_enabled, set_num_threads
 
 from nncore._kernels import gemm as G
+from nncore._kernels._parallel import get_num_threads, openmp_enabled, set_num_threads
 
 LEVELS = ["portable", "avx2+fma", "avx512"]
 AVAILABLE = [lv for lv in LEVELS if G._set_simd_level_for_testing(lv) == lv]
