@@ -201,6 +201,8 @@ def record(family: str, case: str, backend: str, threads: int, stats: dict, unit
     """One measured cell: where it belongs, its display unit and measure()'s statistics."""
     rec = {"family": family, "case": case, "backend": backend, "threads": threads,
            "unit": unit, "work": work, "batch": batch, **stats}
+    if hasattr(os, "getloadavg"):  # 1-min load when measured: flags competing work
+        rec["loadavg"] = os.getloadavg()[0]
     print(f"  {family:<5} {case:<30} {backend:<6} t={threads}  "
           f"{format_cell(display_value(rec), rec['spread'], _auto_fmt(display_value(rec)))} "
           f"{unit}", file=sys.stderr, flush=True)

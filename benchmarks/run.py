@@ -7,7 +7,8 @@ Each (family, backend, thread count) runs in its own child process with OMP_NUM_
 OPENBLAS_NUM_THREADS and MKL_NUM_THREADS set before import; a cell is the median time per
 call over N calibrated repeats after warm-up; '~' marks a spread (max-min)/median above 10%.
 Ratios are other/nncore times: above 1 means nncore is faster. Progress goes to stderr.
-`--only gemm` also runs benchmarks/bench_gemm.py (if present) as-is after the table.
+`--only ...,gemm` also runs benchmarks/bench_gemm.py (if present) per thread count after the
+table (its own output; not in the JSON).
 """
 from __future__ import annotations
 
@@ -122,10 +123,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "gemm" in families:
         gemm_script = harness.REPO_ROOT / "benchmarks" / "bench_gemm.py"
         if gemm_script.exists():
-            print("\n[gemm] benchmarks/bench_gemm.py", flush=True)
-            subprocess.run([sys.executable, "-m", "benchmarks.bench_gemm"],
-                           cwd=harness.REPO_ROOT, env=harness.thread_env(max(threads)),
-                           check=False)
+            gemm_args = ["--repeats", str(repeats)] + (["--quick"] if args.quick else [])
+            for t in threads:  # bench_gemm takes its thread count from the environment
+                print(f"\n[gemm] benchmarks/bench_gemm.py, {t} thread(s)", flush=True)
+                subprocess.run([sys.executable, str(gemm_script), *gemm_args],
+                               cwd=harness.REPO_ROOT, env=harness.thread_env(t), check=False)
         else:
             print("\n[gemm] benchmarks/bench_gemm.py not present; skipped")
     if args.json:  # a bare --json (the worker protocol flag) names no file
