@@ -2,6 +2,7 @@
 from .dataloader import DataLoader, default_collate
 from .dataset import Dataset, Subset, TensorDataset, random_split
 from .mnist import MNIST, load_mnist
+from .text import PennTreebank, Shakespeare, Vocabulary, batchify, bptt_batches
 
 __all__ = [
     "DataLoader",
@@ -12,4 +13,5 @@ __all__ = [
     "default_collate",
     "load_mnist",
     "random_split",
+    "PennTreebank", "Shakespeare", "Vocabulary", "batchify", "bptt_batches",
 ]

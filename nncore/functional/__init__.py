@@ -16,6 +16,7 @@ from .elementwise import (
     sub,
     where,
 )
+from .embedding import embedding
 from .gemm import linear, matmul
 from .loss import (
     binary_cross_entropy,
@@ -45,4 +46,5 @@ __all__ = [
     "minimum", "mse_loss", "mul", "neg", "nll_loss", "permute", "pow", "relu", "reshape",
     "sigmoid", "softmax", "sqrt", "squeeze", "stack", "sub", "sum", "tanh", "transpose",
     "unsqueeze", "where",
+    "embedding",
 ]

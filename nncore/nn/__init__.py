@@ -1,5 +1,5 @@
 """nncore.nn: layers, containers, losses and init (mirrors torch.nn)."""
-from . import functional, init
+from . import functional, init, utils
 from .activation import (
     GELU,
     Flatten,
@@ -12,6 +12,7 @@ from .activation import (
     Unflatten,
 )
 from .container import ModuleDict, ModuleList, Sequential
+from .embedding import Embedding
 from .linear import Identity, Linear
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module
@@ -22,4 +23,5 @@ __all__ = [
     "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "Module", "ModuleDict", "ModuleList",
     "NLLLoss", "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "Unflatten",
     "functional", "init",
+    "Embedding", "utils",
 ]
