@@ -244,7 +244,7 @@ def backward(tensors: Any, grad_tensors: Any = None, retain_graph: bool = False,
                 raise RuntimeError(
                     f"grad can be implicitly created only for scalar outputs; got shape "
                     f"{t.shape}. Pass a gradient to backward().")
-            g = np.ones_like(t.data)
+            g = np.ones(t.data.shape, t.data.dtype)
         else:
             g = np.array(g.data if isinstance(g, Tensor) else g, dtype=t.dtype, copy=True)
             if g.shape != t.shape:

@@ -44,6 +44,8 @@ class Sum(Function):
     @staticmethod
     def backward(ctx: Context, dout: np.ndarray) -> tuple:
         shape, axes, keepdim = ctx.meta
+        if axes is None:  # full reduction: every element gets the one upstream value
+            return np.full(shape, dout, dout.dtype), None, None
         return np.ascontiguousarray(_expand_back(dout, shape, axes, keepdim)), None, None
 
 
