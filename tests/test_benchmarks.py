@@ -282,3 +282,18 @@ def test_run_py_rejects_unknown_family(capsys):
     spec.loader.exec_module(run)
     assert run.main(["--only", "bogus"]) == 2
     assert "unknown families" in capsys.readouterr().err
+
+
+def test_plot_ratios_from_records():
+    from benchmarks.plot import ratios
+
+    recs = [
+        {"family": "f", "case": "a", "backend": "nncore", "threads": 1, "median": 2.0},
+        {"family": "f", "case": "a", "backend": "numpy", "threads": 1, "median": 5.0},
+        {"family": "f", "case": "a", "backend": "torch", "threads": 1, "error": "x"},
+        {"family": "f", "case": "b", "backend": "numpy", "threads": 2, "median": 1.0},
+    ]
+    r = ratios(recs)
+    assert r[1]["numpy"]["f/a"] == 2.5
+    assert "torch" not in r[1]
+    assert 2 not in r  # no nncore cell to compare against
