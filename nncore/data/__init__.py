@@ -1,4 +1,5 @@
 """Data loading: datasets, a batching DataLoader, and MNIST (a 6,000/1,000 subset ships)."""
+from .cifar import CIFAR10, load_cifar10, random_crop_flip
 from .dataloader import DataLoader, default_collate
 from .dataset import Dataset, Subset, TensorDataset, random_split
 from .mnist import MNIST, load_mnist
@@ -14,4 +15,5 @@ __all__ = [
     "load_mnist",
     "random_split",
     "PennTreebank", "Shakespeare", "Vocabulary", "batchify", "bptt_batches",
+    "CIFAR10", "load_cifar10", "random_crop_flip",
 ]

@@ -1,5 +1,6 @@
 """nncore.functional: every differentiable op as a function (mirrors torch.nn.functional)."""
 from .activation import gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from .dropout import dropout, dropout2d
 from .elementwise import (
     abs,
     add,
@@ -25,6 +26,7 @@ from .loss import (
     mse_loss,
     nll_loss,
 )
+from .normalization import batch_norm
 from .reduction import argmax, argmin, max, mean, min, sum
 from .shape import (
     cat,
@@ -47,4 +49,5 @@ __all__ = [
     "sigmoid", "softmax", "sqrt", "squeeze", "stack", "sub", "sum", "tanh", "transpose",
     "unsqueeze", "where",
     "embedding",
+    "batch_norm", "dropout", "dropout2d",
 ]

@@ -12,10 +12,12 @@ from .activation import (
     Unflatten,
 )
 from .container import ModuleDict, ModuleList, Sequential
+from .dropout import Dropout, Dropout2d
 from .embedding import Embedding
 from .linear import Identity, Linear
 from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module
+from .normalization import BatchNorm1d, BatchNorm2d
 from .parameter import Parameter
 
 __all__ = [
@@ -24,4 +26,5 @@ __all__ = [
     "NLLLoss", "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "Unflatten",
     "functional", "init",
     "Embedding", "utils",
+    "BatchNorm1d", "BatchNorm2d", "Dropout", "Dropout2d",
 ]
