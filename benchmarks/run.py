@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import harness  # noqa: E402
 
-FAMILIES = {"mlp": "bench_mlp", "ops": "bench_ops"}
+FAMILIES = {"mlp": "bench_mlp", "ops": "bench_ops", "lm": "bench_lm"}
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -61,6 +61,11 @@ def worker(args: argparse.Namespace) -> int:
     records: list[dict] = []
     for family in harness.parse_list(args.only):
         run_family = {"mlp": mlp_worker, "ops": ops_worker}.get(family)
+        if run_family is None and family in FAMILIES:  # bench_<x>.py exposing <x>_worker
+            import importlib
+
+            module = importlib.import_module(f"benchmarks.{FAMILIES[family]}")
+            run_family = getattr(module, f"{family}_worker", None)
         if run_family is not None:
             records += run_family(backends, threads, **opts)
     print(json.dumps({"records": records}))
@@ -123,10 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "gemm" in families:
         gemm_script = harness.REPO_ROOT / "benchmarks" / "bench_gemm.py"
         if gemm_script.exists():
-            gemm_args = ["--repeats", str(repeats)] + (["--quick"] if args.quick else [])
+            gemm_args = ["--repeat", str(repeats)] + (["--quick"] if args.quick else [])
             for t in threads:  # bench_gemm takes its thread count from the environment
                 print(f"\n[gemm] benchmarks/bench_gemm.py, {t} thread(s)", flush=True)
-                subprocess.run([sys.executable, str(gemm_script), *gemm_args],
+                subprocess.run([sys.executable, str(gemm_script), *gemm_args, "--threads", str(t)],
                                cwd=harness.REPO_ROOT, env=harness.thread_env(t), check=False)
         else:
             print("\n[gemm] benchmarks/bench_gemm.py not present; skipped")

@@ -33,6 +33,7 @@ cdef extern from "gemm_kernels.h" nogil:
         float* C
         int64_t ldc
         const float* bias
+        int act
         const nncore_gemm_impl_s* impl
         int64_t mc, kc, nc
         int direct, split_n, nparts
@@ -47,6 +48,7 @@ cdef extern from "gemm_kernels.h" nogil:
         double* C
         int64_t ldc
         const double* bias
+        int act
         const nncore_gemm_impl_s* impl
         int64_t mc, kc, nc
         int direct, split_n, nparts
@@ -65,6 +67,14 @@ cdef void sgemm(bint trans_a, bint trans_b, Py_ssize_t M, Py_ssize_t N, Py_ssize
                 float alpha, const float* A, Py_ssize_t lda, const float* B, Py_ssize_t ldb,
                 float beta, float* C, Py_ssize_t ldc, const float* bias,
                 int nthreads) noexcept nogil:
+    sgemm_ex(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias,
+             GEMM_ACT_NONE, nthreads)
+
+
+cdef void sgemm_ex(bint trans_a, bint trans_b, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                   float alpha, const float* A, Py_ssize_t lda, const float* B, Py_ssize_t ldb,
+                   float beta, float* C, Py_ssize_t ldc, const float* bias, int activation,
+                   int nthreads) noexcept nogil:
     cdef nncore_gemm_args_s p
     cdef int nparts, t
     p.trans_a = trans_a
@@ -81,6 +91,7 @@ cdef void sgemm(bint trans_a, bint trans_b, Py_ssize_t M, Py_ssize_t N, Py_ssize
     p.C = C
     p.ldc = ldc
     p.bias = bias
+    p.act = activation if GEMM_ACT_NONE <= activation <= GEMM_ACT_GELU_TANH else GEMM_ACT_NONE
     nparts = nncore_gemm_plan_s(&p, nthreads)
     if nparts == 1:
         nncore_gemm_part_s(&p, 0)
@@ -93,6 +104,14 @@ cdef void dgemm(bint trans_a, bint trans_b, Py_ssize_t M, Py_ssize_t N, Py_ssize
                 double alpha, const double* A, Py_ssize_t lda, const double* B, Py_ssize_t ldb,
                 double beta, double* C, Py_ssize_t ldc, const double* bias,
                 int nthreads) noexcept nogil:
+    dgemm_ex(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias,
+             GEMM_ACT_NONE, nthreads)
+
+
+cdef void dgemm_ex(bint trans_a, bint trans_b, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                   double alpha, const double* A, Py_ssize_t lda, const double* B, Py_ssize_t ldb,
+                   double beta, double* C, Py_ssize_t ldc, const double* bias, int activation,
+                   int nthreads) noexcept nogil:
     cdef nncore_gemm_args_d p
     cdef int nparts, t
     p.trans_a = trans_a
@@ -109,6 +128,7 @@ cdef void dgemm(bint trans_a, bint trans_b, Py_ssize_t M, Py_ssize_t N, Py_ssize
     p.C = C
     p.ldc = ldc
     p.bias = bias
+    p.act = activation if GEMM_ACT_NONE <= activation <= GEMM_ACT_GELU_TANH else GEMM_ACT_NONE
     nparts = nncore_gemm_plan_d(&p, nthreads)
     if nparts == 1:
         nncore_gemm_part_d(&p, 0)
@@ -178,6 +198,8 @@ cdef object _out_rows_ok(cnp.ndarray out, Py_ssize_t M, Py_ssize_t N):
     cdef Py_ssize_t item = cnp.PyArray_ITEMSIZE(out)
     cdef Py_ssize_t nd = cnp.PyArray_NDIM(out)
     cdef Py_ssize_t s0 = out.strides[nd - 2], s1 = out.strides[nd - 1]
+    if M == 0 or N == 0:
+        return max(N, 1)  # nothing is written: any strides do
     if not (s1 == item or N <= 1):
         return None
     if M <= 1:
@@ -191,31 +213,42 @@ cdef void _run(bint ta, bint tb, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, doubl
                cnp.ndarray A, Py_ssize_t a_off, Py_ssize_t lda,
                cnp.ndarray B, Py_ssize_t b_off, Py_ssize_t ldb, double beta,
                cnp.ndarray C, Py_ssize_t c_off, Py_ssize_t ldc, void* bias, bint is_f32,
-               int nthreads) noexcept:
+               int nthreads, int act=GEMM_ACT_NONE) noexcept:
     """One GEMM on raw pointers (offsets in bytes), without the GIL."""
     cdef char* pa = <char*>cnp.PyArray_DATA(A) + a_off
     cdef char* pb = <char*>cnp.PyArray_DATA(B) + b_off
     cdef char* pc = <char*>cnp.PyArray_DATA(C) + c_off
     with nogil:
         if is_f32:
-            sgemm(ta, tb, M, N, K, <float>alpha, <const float*>pa, lda, <const float*>pb, ldb,
-                  <float>beta, <float*>pc, ldc, <const float*>bias, nthreads)
+            sgemm_ex(ta, tb, M, N, K, <float>alpha, <const float*>pa, lda, <const float*>pb,
+                     ldb, <float>beta, <float*>pc, ldc, <const float*>bias, act, nthreads)
         else:
-            dgemm(ta, tb, M, N, K, alpha, <const double*>pa, lda, <const double*>pb, ldb,
-                  beta, <double*>pc, ldc, <const double*>bias, nthreads)
+            dgemm_ex(ta, tb, M, N, K, alpha, <const double*>pa, lda, <const double*>pb, ldb,
+                     beta, <double*>pc, ldc, <const double*>bias, act, nthreads)
 
 
 # ------------------------------------------------------------------------ Python API
 
+_ACTIVATIONS = {"none": GEMM_ACT_NONE, "relu": GEMM_ACT_RELU, "gelu": GEMM_ACT_GELU,
+                "gelu_tanh": GEMM_ACT_GELU_TANH}
+
+
 def gemm(a, b, out=None, *, bint trans_a=False, bint trans_b=False, double alpha=1.0,
-         double beta=0.0, bias=None):
-    """C = alpha * op(a) @ op(b) + beta * out (+ bias), written into `out` and returned.
+         double beta=0.0, bias=None, str activation="none"):
+    """C = act(alpha * op(a) @ op(b) + beta * out (+ bias)), written into `out` and returned.
 
     a, b: 2-D float32/float64 arrays of one dtype; op(x) is x.T when trans_x else x, with
     op(a) (M, K) and op(b) (K, N). out: optional (M, N) array with contiguous rows (required
     when beta != 0; with beta == 0 it is overwritten without being read). bias: optional (N,)
-    added to every row. Example: gemm(x, w, trans_b=True, bias=b) is x @ w.T + b.
+    added to every row. activation: "none", "relu", "gelu" (erf form) or "gelu_tanh" (tanh
+    approximation), applied last while the tile is hot; the GELUs equal
+    activation.gelu_forward of the unfused result bit for bit.
+    Example: gemm(x, w, trans_b=True, bias=b, activation="relu") is relu(x @ w.T + b).
     """
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"gemm: activation must be one of {sorted(_ACTIVATIONS)}, got "
+                         f"{activation!r}")
+    cdef int act = _ACTIVATIONS[activation]
     cdef cnp.ndarray A = _float_array(a, "a", 2)
     cdef cnp.ndarray B = _float_array(b, "b", 2)
     cdef cnp.ndarray C, Bias = None, target
@@ -275,7 +308,7 @@ def gemm(a, b, out=None, *, bint trans_a=False, bint trans_b=False, double alpha
         target = np.array(C, order="C", copy=True) if beta != 0 else np.empty_like(C, order="C")
         ldc = max(N, 1)
     _run(ta, tb, M, N, K, alpha, A, 0, lda, B, 0, ldb, beta, target, 0, ldc, bias_ptr,
-         tn == cnp.NPY_FLOAT32, get_num_threads())
+         tn == cnp.NPY_FLOAT32, get_num_threads(), act)
     if target is not C:
         C[...] = target
     return C

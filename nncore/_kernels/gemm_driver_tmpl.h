@@ -46,6 +46,7 @@ typedef struct {
     GD_T *C;
     int64_t ldc;
     const GD_T *bias; /* (N,) or NULL */
+    int act;          /* NNCORE_GEMM_ACT_*: activation applied last (after beta and bias) */
     /* plan */
     const GD_IMPL *impl;
     int64_t mc, kc, nc;
@@ -160,18 +161,25 @@ static void GD_FN(nncore_gemm_naive)(const GD_ARGS *p, int64_t m0, int64_t m1, i
             GD_T r = p->alpha * s;
             if (p->beta != 0) r += p->beta * p->C[i * p->ldc + j];
             if (p->bias) r += p->bias[j];
+            if (p->act == NNCORE_GEMM_ACT_RELU) r = r <= 0 ? (GD_T)0 : r;
             p->C[i * p->ldc + j] = r;
         }
+    if (p->act >= NNCORE_GEMM_ACT_GELU)
+        for (int64_t i = m0; i < m1; i++)
+            GD_CAT(nncore_gemm_act_rows, GD_SFX)(p->C + i * p->ldc + n0, 1, 1, n1 - n0, p->act);
 }
 
-/* K == 0: C = beta*C + bias (beta == 0: C is not read). */
+/* K == 0: C = act(beta*C + bias) (beta == 0: C is not read). */
 static void GD_FN(nncore_gemm_k0)(const GD_ARGS *p) {
     for (int64_t i = 0; i < p->M; i++)
         for (int64_t j = 0; j < p->N; j++) {
             GD_T r = p->beta != 0 ? p->beta * p->C[i * p->ldc + j] : (GD_T)0;
             if (p->bias) r += p->bias[j];
+            if (p->act == NNCORE_GEMM_ACT_RELU) r = r <= 0 ? (GD_T)0 : r;
             p->C[i * p->ldc + j] = r;
         }
+    if (p->act >= NNCORE_GEMM_ACT_GELU)
+        GD_CAT(nncore_gemm_act_rows, GD_SFX)(p->C, p->ldc, p->M, p->N, p->act);
 }
 
 static void GD_FN(nncore_gemm_direct)(const GD_ARGS *p, int64_t m0, int64_t m1, int64_t n0,
@@ -179,7 +187,7 @@ static void GD_FN(nncore_gemm_direct)(const GD_ARGS *p, int64_t m0, int64_t m1, 
     const GD_IMPL *impl = p->impl;
     const int64_t MR = impl->mr, NR = impl->nr, K = p->K;
     const int64_t rs_a = p->trans_a ? 1 : p->lda, cs_a = p->trans_a ? p->lda : 1;
-    GD_EPI e = {p->alpha, p->beta, 1};
+    GD_EPI e = {p->alpha, p->beta, 1, 1, p->act};
     GD_T *bp = 0;
     if (p->trans_b || (n1 - n0) % NR != 0) {
         /* op(B) columns are strided (or the last panel is partial): pack this part's op(B)
@@ -237,7 +245,7 @@ static void GD_FN(nncore_gemm_packed)(const GD_ARGS *p, int64_t m0, int64_t m1, 
         const int64_t nc = n1 - jc < NC ? n1 - jc : NC;
         for (int64_t pc = 0; pc < p->K; pc += KC) {
             const int64_t kc = p->K - pc < KC ? p->K - pc : KC;
-            GD_EPI e = {p->alpha, p->beta, pc == 0};
+            GD_EPI e = {p->alpha, p->beta, pc == 0, pc + kc >= p->K, p->act};
             impl->pack_b(kc, nc, p->B + pc * rs_b + jc * cs_b, rs_b, cs_b, bp);
             for (int64_t ic = m0; ic < m1; ic += MC) {
                 const int64_t mc = m1 - ic < MC ? m1 - ic : MC;

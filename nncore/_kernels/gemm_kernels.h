@@ -21,18 +21,30 @@
 #include <string.h>
 
 #include "simd.h"
+#include "activation_elementwise.h" /* vector tanh-GELU, shared with activation.pyx */
 #if NNCORE_X86
 #include <immintrin.h>
 #endif
 
+/* Fused activations, applied to the finished C tile (after alpha, beta and bias) on the last
+ * K block: ReLU in registers; the GELUs on the tile just stored (still in L1), with the same
+ * code as activation.pyx's gelu_forward (libm erf; the vector tanh-GELU of
+ * activation_elementwise.h above the portable level), so fused == unfused bit for bit. */
+#define NNCORE_GEMM_ACT_NONE 0
+#define NNCORE_GEMM_ACT_RELU 1
+#define NNCORE_GEMM_ACT_GELU 2
+#define NNCORE_GEMM_ACT_GELU_TANH 3
+
 typedef struct {
     float alpha, beta;
     int first; /* 1 on the first K block: apply beta and bias; else accumulate into C */
+    int last;  /* 1 on the last K block: apply the activation */
+    int act;   /* NNCORE_GEMM_ACT_* */
 } nncore_gemm_epi_s;
 
 typedef struct {
     double alpha, beta;
-    int first;
+    int first, last, act;
 } nncore_gemm_epi_d;
 
 /* ---------------------------------------------------------------- transpose helpers */
@@ -77,6 +89,38 @@ static inline __attribute__((always_inline, target("avx"))) void nncore_gemm_tr4
 }
 #endif
 
+/* ---------------------------------------------------------------- GELU epilogues */
+/* c[i*ldc + j] = gelu(c[i*ldc + j]) for i < m, j < n (act: NNCORE_GEMM_ACT_GELU[_TANH]). */
+#define NNCORE_GEMM_ACT_ROWS(SFX, T, ERF, EXP, EW)                                              \
+    static void nncore_gemm_act_rows_##SFX(T *c, int64_t ldc, int64_t m, int64_t n, int act) {  \
+        const T half = (T)0.5, one = (T)1, sqrt1_2 = (T)0.70710678118654752440;                 \
+        const T beta2 = (T)(2 * NNCORE_GELU_BETA), kappa = (T)NNCORE_GELU_KAPPA;                \
+        const int level = nncore_simd_level();                                                  \
+        for (int64_t i = 0; i < m; i++) {                                                       \
+            T *ci = c + i * ldc;                                                                \
+            if (act == NNCORE_GEMM_ACT_GELU) {                                                  \
+                for (int64_t j = 0; j < n; j++) {                                               \
+                    const T v = ci[j];                                                          \
+                    ci[j] = v * half * (one + ERF(v * sqrt1_2));                                \
+                }                                                                               \
+            } else if (act == NNCORE_GEMM_ACT_GELU_TANH) {                                      \
+                if (level > NNCORE_SIMD_PORTABLE &&                                             \
+                    EW(NNCORE_EW_GELU_TANH, ci, ci, ci, (ptrdiff_t)n, level))                   \
+                    continue;                                                                   \
+                for (int64_t j = 0; j < n; j++) {                                               \
+                    const T v = ci[j];                                                          \
+                    const T z = beta2 * (v + kappa * v * v * v);                                \
+                    const T e = EXP(-(z < 0 ? -z : z));                                         \
+                    const T t = z >= 0 ? one : e;                                               \
+                    ci[j] = v * (t / (one + e));                                                \
+                }                                                                               \
+            }                                                                                   \
+        }                                                                                       \
+    }
+NNCORE_GEMM_ACT_ROWS(s, float, erff, expf, nncore_ew_f32)
+NNCORE_GEMM_ACT_ROWS(d, double, erf, exp, nncore_ew_f64)
+#undef NNCORE_GEMM_ACT_ROWS
+
 /* ---------------------------------------------------------------- micro-kernel instances */
 #if NNCORE_X86
 /* AVX-512F, float32: 14 x 32 tile (28 zmm accumulators). */
@@ -90,6 +134,7 @@ static inline __attribute__((always_inline, target("avx"))) void nncore_gemm_tr4
 #define UK_MR 14
 #define UK_NV 2
 #define UK_EPI nncore_gemm_epi_s
+#define UK_ACT_ROWS nncore_gemm_act_rows_s
 #define UK_ZERO() _mm512_setzero_ps()
 #define UK_SET1(x) _mm512_set1_ps(x)
 #define UK_LOADU(p) _mm512_loadu_ps(p)
@@ -97,6 +142,7 @@ static inline __attribute__((always_inline, target("avx"))) void nncore_gemm_tr4
 #define UK_FMADD(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define UK_MUL(a, b) _mm512_mul_ps(a, b)
 #define UK_ADD(a, b) _mm512_add_ps(a, b)
+#define UK_RELU(v) _mm512_max_ps(_mm512_setzero_ps(), v) /* NaN kept */
 #define UK_HAS_MASK 1
 #define UK_MASK_T __mmask16
 #define UK_MASK(l) ((__mmask16)((1u << (l)) - 1u))
@@ -116,6 +162,7 @@ static inline __attribute__((always_inline, target("avx"))) void nncore_gemm_tr4
 #define UK_MR 14
 #define UK_NV 1
 #define UK_EPI nncore_gemm_epi_s
+#define UK_ACT_ROWS nncore_gemm_act_rows_s
 #define UK_ZERO() _mm512_setzero_ps()
 #define UK_SET1(x) _mm512_set1_ps(x)
 #define UK_LOADU(p) _mm512_loadu_ps(p)
@@ -123,6 +170,7 @@ static inline __attribute__((always_inline, target("avx"))) void nncore_gemm_tr4
 #define UK_FMADD(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define UK_MUL(a, b) _mm512_mul_ps(a, b)
 #define UK_ADD(a, b) _mm512_add_ps(a, b)
+#define UK_RELU(v) _mm512_max_ps(_mm512_setzero_ps(), v) /* NaN kept */
 #define UK_HAS_MASK 1
 #define UK_MASK_T __mmask16
 #define UK_MASK(l) ((__mmask16)((1u << (l)) - 1u))
@@ -142,6 +190,7 @@ static inline __attribute__((always_inline, target("avx"))) void nncore_gemm_tr4
 #define UK_MR 14
 #define UK_NV 2
 #define UK_EPI nncore_gemm_epi_d
+#define UK_ACT_ROWS nncore_gemm_act_rows_d
 #define UK_ZERO() _mm512_setzero_pd()
 #define UK_SET1(x) _mm512_set1_pd(x)
 #define UK_LOADU(p) _mm512_loadu_pd(p)
@@ -149,6 +198,7 @@ static inline __attribute__((always_inline, target("avx"))) void nncore_gemm_tr4
 #define UK_FMADD(a, b, c) _mm512_fmadd_pd(a, b, c)
 #define UK_MUL(a, b) _mm512_mul_pd(a, b)
 #define UK_ADD(a, b) _mm512_add_pd(a, b)
+#define UK_RELU(v) _mm512_max_pd(_mm512_setzero_pd(), v) /* NaN kept */
 #define UK_HAS_MASK 1
 #define UK_MASK_T __mmask8
 #define UK_MASK(l) ((__mmask8)((1u << (l)) - 1u))
@@ -168,6 +218,7 @@ static inline __attribute__((always_inline, target("avx"))) void nncore_gemm_tr4
 #define UK_MR 14
 #define UK_NV 1
 #define UK_EPI nncore_gemm_epi_d
+#define UK_ACT_ROWS nncore_gemm_act_rows_d
 #define UK_ZERO() _mm512_setzero_pd()
 #define UK_SET1(x) _mm512_set1_pd(x)
 #define UK_LOADU(p) _mm512_loadu_pd(p)
@@ -175,6 +226,7 @@ static inline __attribute__((always_inline, target("avx"))) void nncore_gemm_tr4
 #define UK_FMADD(a, b, c) _mm512_fmadd_pd(a, b, c)
 #define UK_MUL(a, b) _mm512_mul_pd(a, b)
 #define UK_ADD(a, b) _mm512_add_pd(a, b)
+#define UK_RELU(v) _mm512_max_pd(_mm512_setzero_pd(), v) /* NaN kept */
 #define UK_HAS_MASK 1
 #define UK_MASK_T __mmask8
 #define UK_MASK(l) ((__mmask8)((1u << (l)) - 1u))
@@ -194,6 +246,7 @@ static inline __attribute__((always_inline, target("avx"))) void nncore_gemm_tr4
 #define UK_MR 6
 #define UK_NV 2
 #define UK_EPI nncore_gemm_epi_s
+#define UK_ACT_ROWS nncore_gemm_act_rows_s
 #define UK_ZERO() _mm256_setzero_ps()
 #define UK_SET1(x) _mm256_set1_ps(x)
 #define UK_LOADU(p) _mm256_loadu_ps(p)
@@ -201,6 +254,7 @@ static inline __attribute__((always_inline, target("avx"))) void nncore_gemm_tr4
 #define UK_FMADD(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define UK_MUL(a, b) _mm256_mul_ps(a, b)
 #define UK_ADD(a, b) _mm256_add_ps(a, b)
+#define UK_RELU(v) _mm256_max_ps(_mm256_setzero_ps(), v) /* NaN kept */
 #define UK_HAS_MASK 0
 #include "gemm_ukernel_tmpl.h"
 #include "gemm_ukernel_undef.h"
@@ -216,6 +270,7 @@ static inline __attribute__((always_inline, target("avx"))) void nncore_gemm_tr4
 #define UK_MR 6
 #define UK_NV 1
 #define UK_EPI nncore_gemm_epi_s
+#define UK_ACT_ROWS nncore_gemm_act_rows_s
 #define UK_ZERO() _mm256_setzero_ps()
 #define UK_SET1(x) _mm256_set1_ps(x)
 #define UK_LOADU(p) _mm256_loadu_ps(p)
@@ -223,6 +278,7 @@ static inline __attribute__((always_inline, target("avx"))) void nncore_gemm_tr4
 #define UK_FMADD(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define UK_MUL(a, b) _mm256_mul_ps(a, b)
 #define UK_ADD(a, b) _mm256_add_ps(a, b)
+#define UK_RELU(v) _mm256_max_ps(_mm256_setzero_ps(), v) /* NaN kept */
 #define UK_HAS_MASK 0
 #include "gemm_ukernel_tmpl.h"
 #include "gemm_ukernel_undef.h"
@@ -238,6 +294,7 @@ static inline __attribute__((always_inline, target("avx"))) void nncore_gemm_tr4
 #define UK_MR 6
 #define UK_NV 2
 #define UK_EPI nncore_gemm_epi_d
+#define UK_ACT_ROWS nncore_gemm_act_rows_d
 #define UK_ZERO() _mm256_setzero_pd()
 #define UK_SET1(x) _mm256_set1_pd(x)
 #define UK_LOADU(p) _mm256_loadu_pd(p)
@@ -245,6 +302,7 @@ static inline __attribute__((always_inline, target("avx"))) void nncore_gemm_tr4
 #define UK_FMADD(a, b, c) _mm256_fmadd_pd(a, b, c)
 #define UK_MUL(a, b) _mm256_mul_pd(a, b)
 #define UK_ADD(a, b) _mm256_add_pd(a, b)
+#define UK_RELU(v) _mm256_max_pd(_mm256_setzero_pd(), v) /* NaN kept */
 #define UK_HAS_MASK 0
 #include "gemm_ukernel_tmpl.h"
 #include "gemm_ukernel_undef.h"
@@ -260,6 +318,7 @@ static inline __attribute__((always_inline, target("avx"))) void nncore_gemm_tr4
 #define UK_MR 6
 #define UK_NV 1
 #define UK_EPI nncore_gemm_epi_d
+#define UK_ACT_ROWS nncore_gemm_act_rows_d
 #define UK_ZERO() _mm256_setzero_pd()
 #define UK_SET1(x) _mm256_set1_pd(x)
 #define UK_LOADU(p) _mm256_loadu_pd(p)
@@ -267,6 +326,7 @@ static inline __attribute__((always_inline, target("avx"))) void nncore_gemm_tr4
 #define UK_FMADD(a, b, c) _mm256_fmadd_pd(a, b, c)
 #define UK_MUL(a, b) _mm256_mul_pd(a, b)
 #define UK_ADD(a, b) _mm256_add_pd(a, b)
+#define UK_RELU(v) _mm256_max_pd(_mm256_setzero_pd(), v) /* NaN kept */
 #define UK_HAS_MASK 0
 #include "gemm_ukernel_tmpl.h"
 #include "gemm_ukernel_undef.h"
@@ -283,6 +343,7 @@ static inline __attribute__((always_inline, target("avx"))) void nncore_gemm_tr4
 #define UK_MR 4
 #define UK_NV 8
 #define UK_EPI nncore_gemm_epi_s
+#define UK_ACT_ROWS nncore_gemm_act_rows_s
 #define UK_ZERO() 0.0f
 #define UK_SET1(x) (x)
 #define UK_LOADU(p) (*(p))
@@ -290,6 +351,7 @@ static inline __attribute__((always_inline, target("avx"))) void nncore_gemm_tr4
 #define UK_FMADD(a, b, c) ((a) * (b) + (c))
 #define UK_MUL(a, b) ((a) * (b))
 #define UK_ADD(a, b) ((a) + (b))
+#define UK_RELU(v) ((v) <= 0 ? (UK_T)0 : (v)) /* NaN kept */
 #define UK_HAS_MASK 0
 #include "gemm_ukernel_tmpl.h"
 #include "gemm_ukernel_undef.h"
@@ -302,6 +364,7 @@ static inline __attribute__((always_inline, target("avx"))) void nncore_gemm_tr4
 #define UK_MR 4
 #define UK_NV 8
 #define UK_EPI nncore_gemm_epi_d
+#define UK_ACT_ROWS nncore_gemm_act_rows_d
 #define UK_ZERO() 0.0
 #define UK_SET1(x) (x)
 #define UK_LOADU(p) (*(p))
@@ -309,6 +372,7 @@ static inline __attribute__((always_inline, target("avx"))) void nncore_gemm_tr4
 #define UK_FMADD(a, b, c) ((a) * (b) + (c))
 #define UK_MUL(a, b) ((a) * (b))
 #define UK_ADD(a, b) ((a) + (b))
+#define UK_RELU(v) ((v) <= 0 ? (UK_T)0 : (v)) /* NaN kept */
 #define UK_HAS_MASK 0
 #include "gemm_ukernel_tmpl.h"
 #include "gemm_ukernel_undef.h"

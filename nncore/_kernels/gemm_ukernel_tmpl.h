@@ -7,6 +7,7 @@
  *   UK_T, UK_V    scalar type and vector type;  UK_VL lanes per vector
  *   UK_MR, UK_NV  micro-tile rows, vectors per row (NR = UK_NV * UK_VL columns)
  *   UK_EPI        the epilogue struct type of this dtype (nncore_gemm_epi_s / _d)
+ *   UK_RELU(v)    max(0, v) keeping NaN;  UK_ACT_ROWS(c, ldc, m, n, act) the GELU tile pass
  *   UK_ZERO() UK_SET1(x) UK_LOADU(p) UK_STOREU(p, v) UK_FMADD(a, b, c) UK_MUL(a, b) UK_ADD(a, b)
  *   UK_TRB        (optional) block size of UK_TRANSPOSE(src, ld_src, dst, ld_dst), an in-register
  *                 transpose of a UK_TRB x UK_TRB block used by the packing routines
@@ -19,6 +20,7 @@
  * first m_store rows and n columns of C:
  *   first K block:  C = alpha*acc [+ beta*C when beta != 0] [+ bias]   (beta == 0: C not read)
  *   later K blocks: C = C + alpha*acc
+ *   last K block:   then C = act(C) (ReLU in registers; GELUs by UK_ACT_ROWS on the stored tile)
  * Rows of b must be readable for NR elements (the driver zero-pads B panels); partial column
  * tiles (n < NR) are written with lane masks, or through a small temp tile where the ISA has
  * no masks, so nothing outside C[0:m_store, 0:n] is read or written. */
@@ -29,7 +31,7 @@
 #define UK_NR (UK_NV * UK_VL)
 
 /* One output vector of the epilogue; `cv` is C's old value (ignored when not read). */
-#define UK_EPI_VEC(r, cv, biasv, has_bias, e, va, vb, scale)                                  \
+#define UK_EPI_VEC(r, cv, biasv, has_bias, e, va, vb, scale, relu)                            \
     do {                                                                                      \
         if ((e)->first) {                                                                     \
             if (scale) r = UK_MUL(r, va);                                                     \
@@ -38,6 +40,7 @@
         } else {                                                                              \
             r = scale ? UK_FMADD(r, va, cv) : UK_ADD(cv, r);                                  \
         }                                                                                     \
+        if (relu) r = UK_RELU(r);                                                             \
     } while (0)
 
 /* Epilogue for a full-width tile: rows i < m_store, all NR columns. */
@@ -47,6 +50,7 @@ static inline __attribute__((always_inline)) UK_ATTR void UK_FN(gemm_epi_full)(
     const UK_V va = UK_SET1(e->alpha), vb = UK_SET1(e->beta);
     const int scale = e->alpha != (UK_T)1;
     const int read_c = !e->first || e->beta != 0;
+    const int relu = e->last && e->act == NNCORE_GEMM_ACT_RELU;
 #pragma GCC unroll 16
     for (int i = 0; i < UK_MR; i++) {
         if (i >= mrows || i >= m_store) break;
@@ -56,7 +60,7 @@ static inline __attribute__((always_inline)) UK_ATTR void UK_FN(gemm_epi_full)(
             UK_V r = acc[i][v];
             UK_V cv = read_c ? UK_LOADU(ci + v * UK_VL) : UK_ZERO();
             UK_V bv = bias ? UK_LOADU(bias + v * UK_VL) : UK_ZERO();
-            UK_EPI_VEC(r, cv, bv, bias != 0, e, va, vb, scale);
+            UK_EPI_VEC(r, cv, bv, bias != 0, e, va, vb, scale, relu);
             UK_STOREU(ci + v * UK_VL, r);
         }
     }
@@ -71,6 +75,7 @@ static inline __attribute__((always_inline)) UK_ATTR void UK_FN(gemm_epi_part)(
     const UK_V va = UK_SET1(e->alpha), vb = UK_SET1(e->beta);
     const int scale = e->alpha != (UK_T)1;
     const int read_c = !e->first || e->beta != 0;
+    const int relu = e->last && e->act == NNCORE_GEMM_ACT_RELU;
     UK_MASK_T mk[UK_NV];
 #pragma GCC unroll 4
     for (int v = 0; v < UK_NV; v++) {
@@ -86,7 +91,7 @@ static inline __attribute__((always_inline)) UK_ATTR void UK_FN(gemm_epi_part)(
             UK_V r = acc[i][v];
             UK_V cv = read_c ? UK_MASK_LOADZ(mk[v], ci + v * UK_VL) : UK_ZERO();
             UK_V bv = bias ? UK_MASK_LOADZ(mk[v], bias + v * UK_VL) : UK_ZERO();
-            UK_EPI_VEC(r, cv, bv, bias != 0, e, va, vb, scale);
+            UK_EPI_VEC(r, cv, bv, bias != 0, e, va, vb, scale, relu);
             UK_MASK_STORE(ci + v * UK_VL, mk[v], r);
         }
     }
@@ -142,6 +147,8 @@ static inline __attribute__((always_inline)) UK_ATTR void UK_FN(gemm_ukr_body)(
             for (int64_t j = 0; j < n; j++) c[i * ldc + j] = tmp[i * UK_NR + j];
 #endif
     }
+    if (e->last && e->act >= NNCORE_GEMM_ACT_GELU)
+        UK_ACT_ROWS(c, ldc, m_store < MROWS ? m_store : MROWS, n < UK_NR ? n : UK_NR, e->act);
 }
 
 /* Packed-A micro-kernel: A panel is k-major with MR rows per k (rs_a = 1, cs_a = MR) and

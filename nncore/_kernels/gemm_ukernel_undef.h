@@ -24,3 +24,5 @@
 #undef UK_FN
 #undef UK_TRB
 #undef UK_TRANSPOSE
+#undef UK_RELU
+#undef UK_ACT_ROWS

@@ -129,7 +129,11 @@ def test_default_block_sizes_crossed(dtype):
     G._force_path_for_testing("packed")
     plan = G._plan_for_testing(8, 8, 8, dtype)
     rng = np.random.default_rng(2)
-    for M, N, K in [(30, 40, plan["kc"] + 1), (plan["mc"] + 1, 33, 20), (3, plan["nc"] + 1, 5)]:
+    mr, nr, kc, mc, nc = plan["mr"], plan["nr"], plan["kc"], plan["mc"], plan["nc"]
+    shapes = [(30, 40, kc + d) for d in (-1, 0, 1)] + [(mc + d, 33, 20) for d in (-1, 0, 1)]
+    shapes += [(3, nc + d, 5) for d in (-1, 0, 1)]
+    shapes += [(mr + d, nr + e, 9) for d in (-1, 0, 1) for e in (-1, 0, 1)]
+    for M, N, K in shapes:
         for ta, tb in TRANS:
             a, b = _operands(rng, M, N, K, dtype, ta, tb)
             assert_gemm_close(G.gemm(a, b, trans_a=ta, trans_b=tb), _op(a, ta), _op(b, tb))
@@ -353,6 +357,95 @@ def test_nncore_simd_env_caps_the_kernel():
     assert res.stdout.split() == ["portable", "45.0"]
 
 
+# ------------------------------------------------------------------------ fused activations
+
+def _act_ref(x, activation):
+    """NumPy reference in float64."""
+    from math import erf
+
+    if activation == "relu":
+        return np.where(x <= 0, 0.0, x)
+    if activation == "gelu":
+        return x * 0.5 * (1.0 + np.vectorize(erf, otypes=[np.float64])(x / np.sqrt(2.0)))
+    if activation == "gelu_tanh":
+        return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x**3)))
+    return x
+
+
+ACTS = ["relu", "gelu", "gelu_tanh"]
+
+
+@pytest.mark.parametrize("level", AVAILABLE)
+@pytest.mark.parametrize("path", ["packed", "direct"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_fused_activation_matches_unfused(level, path, dtype):
+    """act(gemm) fused == the unfused result passed through the activation kernel, bit for
+    bit, on every path, with several K blocks (the activation must run on the last only)."""
+    from nncore._kernels import activation as A
+
+    G._set_simd_level_for_testing(level)
+    G._force_path_for_testing(path)
+    G._set_blocking_for_testing(kc=16)
+    rng = np.random.default_rng(11)
+    for (M, N, K), (ta, tb) in itertools.product([(15, 33, 50), (1, 7, 1), (29, 97, 16)],
+                                                 TRANS):
+        a, b = _operands(rng, M, N, K, dtype, ta, tb)
+        bias = rng.standard_normal(N).astype(dtype)
+        c0 = rng.standard_normal((M, N)).astype(dtype)
+        base = G.gemm(a, b, c0.copy(), trans_a=ta, trans_b=tb, alpha=0.7, beta=0.5, bias=bias)
+        for act in ACTS:
+            out = G.gemm(a, b, c0.copy(), trans_a=ta, trans_b=tb, alpha=0.7, beta=0.5,
+                         bias=bias, activation=act)
+            if act == "relu":
+                expect = np.where(base <= 0, 0, base).astype(dtype)
+            else:
+                expect = A.gelu_forward(base, "none" if act == "gelu" else "tanh")
+            np.testing.assert_array_equal(out, expect, err_msg=f"{act} {(M, N, K, ta, tb)}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", ACTS)
+def test_fused_activation_vs_numpy(dtype, activation):
+    rng = np.random.default_rng(12)
+    for M, N, K in [(64, 10, 128), (33, 65, 700), (200, 300, 40)]:
+        a, b = _operands(rng, M, N, K, dtype, False, True)
+        bias = rng.standard_normal(N).astype(dtype)
+        out = G.gemm(a, b, trans_b=True, bias=bias, activation=activation)
+        ref = _act_ref(a.astype(np.float64) @ b.T.astype(np.float64) + bias, activation)
+        tol = 64 * np.finfo(dtype).eps * np.sqrt(K) * (1 + np.abs(ref))
+        np.testing.assert_array_less(np.abs(out - ref), tol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_fused_activation_nan_k0_and_threads(dtype):
+    rng = np.random.default_rng(13)
+    a, b = _operands(rng, 40, 50, 30, dtype, False, False)
+    a[3, 4] = np.nan
+    for act in ACTS:
+        c = G.gemm(a, b, activation=act)
+        assert np.all(np.isnan(c[3])) and np.isfinite(np.delete(c, 3, axis=0)).all()
+    # K == 0: act(beta * C + bias)
+    out = np.full((3, 4), -2.0, dtype)
+    bias = np.array([-1.0, 0.5, 2.0, np.nan], dtype)
+    G.gemm(np.zeros((3, 0), dtype), np.zeros((0, 4), dtype), out, beta=1.0, bias=bias,
+           activation="relu")
+    np.testing.assert_array_equal(out, np.tile(np.array([0, 0, 0, np.nan], dtype), (3, 1)))
+    # thread count never changes a bit, activation included
+    a, b = _operands(rng, 300, 270, 600, dtype, False, False)
+    for act in ACTS:
+        results = []
+        for nt in (1, 2):
+            set_num_threads(nt)
+            results.append(G.gemm(a, b, activation=act))
+        np.testing.assert_array_equal(results[0], results[1])
+
+
+def test_bad_activation():
+    a = np.zeros((2, 2), np.float32)
+    with pytest.raises(ValueError, match=r"activation must be one of .*'sigmoid'"):
+        G.gemm(a, a, activation="sigmoid")
+
+
 # ------------------------------------------------------------------------ fuzz
 
 hypothesis = pytest.importorskip("hypothesis")
@@ -377,5 +470,52 @@ def test_fuzz_shapes(M, N, K, ta, tb, f32, path, level, seed):
                           _op(b, tb), bias=bias)
     finally:
         G._set_simd_level_for_testing(None)
+        G._force_path_for_testing("auto")
+        G._set_blocking_for_testing()
+
+
+@hypothesis.settings(max_examples=30, deadline=None)
+@hypothesis.given(M=st.integers(0, 50), N=st.integers(0, 80), K=st.integers(0, 60),
+                  ta=st.booleans(), tb=st.booleans(), f32=st.booleans(),
+                  act=st.sampled_from(["none", *ACTS]), alpha=st.sampled_from([1.0, -0.5]),
+                  beta=st.sampled_from([0.0, 1.0, 2.0]), nan=st.booleans(),
+                  blocks=st.tuples(st.integers(1, 3), st.integers(1, 40), st.integers(1, 3)),
+                  seed=st.integers(0, 2**16))
+def test_fuzz_epilogues_blocks_threads(M, N, K, ta, tb, f32, act, alpha, beta, nan, blocks,
+                                       seed):
+    """Random shapes (empty dims included) and block sizes (MC, NC in micro-tiles, any KC)
+    through the packed path with every epilogue: close to NumPy, NaN where NumPy has NaN, and
+    bit-identical for 1 and 2 threads."""
+    dtype = np.float32 if f32 else np.float64
+    plan = G._plan_for_testing(8, 8, 8, dtype)
+    G._force_path_for_testing("packed")
+    G._set_blocking_for_testing(mc=blocks[0] * plan["mr"], kc=blocks[1],
+                                nc=blocks[2] * plan["nr"])
+    threads = get_num_threads()
+    try:
+        rng = np.random.default_rng(seed)
+        a, b = _operands(rng, M, N, K, dtype, ta, tb)
+        if nan and a.size:
+            a.flat[rng.integers(a.size)] = np.nan
+        c0 = rng.standard_normal((M, N)).astype(dtype)
+        bias = rng.standard_normal(N).astype(dtype)
+        results = []
+        for nt in (1, 2):
+            set_num_threads(nt)
+            results.append(G.gemm(a, b, c0.copy(), trans_a=ta, trans_b=tb, alpha=alpha,
+                                  beta=beta, bias=bias, activation=act))
+        np.testing.assert_array_equal(results[0], results[1])
+        with np.errstate(invalid="ignore"):
+            pre = (alpha * (_op(a, ta).astype(np.float64) @ _op(b, tb).astype(np.float64))
+                   + beta * c0 + bias)
+        ref = _act_ref(pre, act)
+        np.testing.assert_array_equal(np.isnan(results[0]), np.isnan(ref))
+        ok = ~np.isnan(ref)
+        scale = (np.abs(_op(a, ta)).astype(np.float64) @ np.abs(_op(b, tb)) + np.abs(c0)
+                 * abs(beta) + np.abs(bias) + 1.0)
+        tol = 8 * (K + 4) * np.finfo(dtype).eps * scale
+        assert np.all(np.abs(results[0][ok] - ref[ok]) <= tol[ok])
+    finally:
+        set_num_threads(threads)
         G._force_path_for_testing("auto")
         G._set_blocking_for_testing()
