@@ -1,5 +1,6 @@
 """nncore.functional: every differentiable op as a function (mirrors torch.nn.functional)."""
 from .activation import gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from .conv import conv2d
 from .dropout import dropout, dropout2d
 from .elementwise import (
     abs,
@@ -27,7 +28,9 @@ from .loss import (
     nll_loss,
 )
 from .normalization import batch_norm
+from .pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from .reduction import argmax, argmin, max, mean, min, sum
+from .rnn import gru, gru_cell, gru_layer, lstm, lstm_cell, lstm_layer
 from .shape import (
     cat,
     expand,
@@ -48,6 +51,8 @@ __all__ = [
     "minimum", "mse_loss", "mul", "neg", "nll_loss", "permute", "pow", "relu", "reshape",
     "sigmoid", "softmax", "sqrt", "squeeze", "stack", "sub", "sum", "tanh", "transpose",
     "unsqueeze", "where",
+    "gru", "gru_cell", "gru_layer", "lstm", "lstm_cell", "lstm_layer",
     "embedding",
     "batch_norm", "dropout", "dropout2d",
+    "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
 ]

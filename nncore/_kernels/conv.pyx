@@ -1,0 +1,438 @@
+# conv.pyx: 2-D convolution (cross-correlation, as PyTorch), forward and backward.
+#
+# Shapes (NCHW): inp (N, C, H, W), weight (OC, C/G, KH, KW), bias (OC,), out (N, OC, OH, OW).
+# G groups; Cg = C/G and OCg = OC/G channels per group; CKK = Cg*KH*KW; OHW = OH*OW.
+# Padding is zeros and may be asymmetric (top, bottom, left, right) so that "same" padding with
+# an even kernel needs no padded copy of the input.
+# OUT buffers are overwritten (=), never accumulated.
+#
+# Algorithm: per sample and group, im2col the group's input into a per-thread buffer
+# col (CKK, OHW), then one GEMM with nncore's packed GEMM (gemm.pxd):
+#   forward  out_g (OCg, OHW)  = W_g (OCg, CKK) @ col              (+ bias per row)
+#   dinp     dcol (CKK, OHW)   = W_g^T @ dout_g, then col2im adds dcol back into dinp
+#   dweight  dW_g (OCg, CKK)  += dout_g @ col^T
+# A 1x1, stride-1, pad-0 convolution reads the input in place as col (no im2col, no col2im).
+# Workspace is one col (and one dcol) per thread: bounded in the batch size.
+#
+# Parallelism: the batch is split into one static chunk per thread (GEMMs inside run with
+# nthreads=1); a batch smaller than the thread count runs sample by sample with threaded
+# GEMMs instead. dweight/dbias: each chunk accumulates into its own partial buffer, reduced in
+# chunk order afterwards, so the result is bit-identical for a fixed thread count.
+cimport numpy as cnp
+from cython.parallel cimport prange
+from libc.string cimport memcpy, memset
+
+import numpy as np
+
+from ._checks import check_same_dtype
+from ._parallel import get_num_threads
+
+from ._types cimport floating
+from .gemm cimport dgemm, sgemm
+
+cnp.import_array()
+
+
+cdef struct Geom:
+    Py_ssize_t N, C, H, W, OC, OH, OW, KH, KW
+    Py_ssize_t sh, sw, pt, pl, dh, dw
+    Py_ssize_t G, Cg, OCg, CKK, OHW
+    bint direct          # 1x1, stride 1, no padding: the input is its own col matrix
+
+
+cdef inline void _gemm(bint ta, bint tb, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                       const floating* A, Py_ssize_t lda, const floating* B, Py_ssize_t ldb,
+                       floating beta, floating* C, Py_ssize_t ldc, int nthreads) noexcept nogil:
+    if floating is float:
+        sgemm(ta, tb, M, N, K, 1.0, A, lda, B, ldb, beta, C, ldc, NULL, nthreads)
+    else:
+        dgemm(ta, tb, M, N, K, 1.0, A, lda, B, ldb, beta, C, ldc, NULL, nthreads)
+
+
+cdef inline void _ow_range(const Geom* g, Py_ssize_t kw, Py_ssize_t* lo,
+                           Py_ssize_t* hi) noexcept nogil:
+    """Output columns [lo, hi) whose input column ow*sw - pl + kw*dw lies inside [0, W)."""
+    cdef Py_ssize_t off = kw * g.dw - g.pl
+    lo[0] = 0 if off >= 0 else (-off + g.sw - 1) // g.sw
+    hi[0] = 0 if g.W - 1 - off < 0 else min(g.OW, (g.W - 1 - off) // g.sw + 1)
+    if hi[0] < lo[0]:
+        hi[0] = lo[0]
+
+
+cdef void _im2col(floating* col,              # OUT (CKK, OHW)
+                  const floating* img,        # IN (Cg, H, W)
+                  const Geom* g) noexcept nogil:
+    cdef Py_ssize_t c, kh, kw, oh, ow, ih, lo, hi, off
+    cdef floating* dst
+    cdef const floating* src
+    for c in range(g.Cg):
+        for kh in range(g.KH):
+            for kw in range(g.KW):
+                _ow_range(g, kw, &lo, &hi)
+                off = kw * g.dw - g.pl
+                dst = col + ((c * g.KH + kh) * g.KW + kw) * g.OHW
+                for oh in range(g.OH):
+                    ih = oh * g.sh - g.pt + kh * g.dh
+                    if ih < 0 or ih >= g.H:
+                        memset(dst, 0, g.OW * sizeof(floating))
+                    else:
+                        src = img + (c * g.H + ih) * g.W + off
+                        for ow in range(lo):
+                            dst[ow] = 0
+                        if g.sw == 1:
+                            memcpy(dst + lo, src + lo, (hi - lo) * sizeof(floating))
+                        else:
+                            for ow in range(lo, hi):
+                                dst[ow] = src[ow * g.sw]
+                        for ow in range(hi, g.OW):
+                            dst[ow] = 0
+                    dst += g.OW
+
+
+cdef void _col2im_add(floating* img,          # IN/OUT (Cg, H, W), accumulated into
+                      const floating* col,    # IN (CKK, OHW)
+                      const Geom* g) noexcept nogil:
+    cdef Py_ssize_t c, kh, kw, oh, ow, ih, lo, hi, off
+    cdef const floating* s
+    cdef floating* d
+    for c in range(g.Cg):
+        for kh in range(g.KH):
+            for kw in range(g.KW):
+                _ow_range(g, kw, &lo, &hi)
+                off = kw * g.dw - g.pl
+                s = col + ((c * g.KH + kh) * g.KW + kw) * g.OHW
+                for oh in range(g.OH):
+                    ih = oh * g.sh - g.pt + kh * g.dh
+                    if ih >= 0 and ih < g.H:
+                        d = img + (c * g.H + ih) * g.W + off
+                        if g.sw == 1:
+                            for ow in range(lo, hi):
+                                d[ow] += s[ow]
+                        else:
+                            for ow in range(lo, hi):
+                                d[ow * g.sw] += s[ow]
+                    s += g.OW
+
+
+cdef void _forward_chunk(floating* out, floating* col, const floating* inp,
+                         const floating* weight, const floating* bias, const Geom* g,
+                         Py_ssize_t lo, Py_ssize_t hi, int inner) noexcept nogil:
+    cdef Py_ssize_t n, grp, o, i
+    cdef const floating* src
+    cdef floating* dst
+    cdef floating b
+    for n in range(lo, hi):
+        for grp in range(g.G):
+            src = inp + (n * g.C + grp * g.Cg) * g.H * g.W
+            if not g.direct:
+                _im2col(col, src, g)
+                src = col
+            _gemm(False, False, g.OCg, g.OHW, g.CKK, weight + grp * g.OCg * g.CKK, g.CKK,
+                  src, g.OHW, 0, out + (n * g.OC + grp * g.OCg) * g.OHW, g.OHW, inner)
+        if bias != NULL:
+            for o in range(g.OC):
+                dst = out + (n * g.OC + o) * g.OHW
+                b = bias[o]
+                for i in range(g.OHW):
+                    dst[i] += b
+
+
+cdef void _conv_forward(floating* out,          # OUT (N, OC, OH, OW)
+                        floating* col,          # SCRATCH (nparts, CKK, OHW)
+                        const floating* inp,    # IN (N, C, H, W)
+                        const floating* weight, # IN (OC, Cg, KH, KW)
+                        const floating* bias,   # IN (OC,) or NULL
+                        const Geom* g, int nparts, int inner) noexcept nogil:
+    cdef Py_ssize_t chunk = (g.N + nparts - 1) // nparts
+    cdef Py_ssize_t colsize = 0 if g.direct else g.CKK * g.OHW
+    cdef int t
+    if nparts == 1:
+        _forward_chunk(out, col, inp, weight, bias, g, 0, g.N, inner)
+        return
+    for t in prange(nparts, schedule='static', num_threads=nparts):
+        _forward_chunk(out, col + t * colsize, inp, weight, bias, g, t * chunk,
+                       min(g.N, (t + 1) * chunk), 1)
+
+
+cdef void _backward_chunk(floating* dinp, floating* dw, floating* db, floating* col,
+                          floating* dcol, const floating* dout, const floating* inp,
+                          const floating* weight, const Geom* g, Py_ssize_t lo, Py_ssize_t hi,
+                          int inner) noexcept nogil:
+    """Samples [lo, hi): dinp rows written; dw (OC, CKK) and db (OC,) overwritten with this
+    chunk's sums (zeros when the chunk is empty). Any of dinp, dw, db may be NULL."""
+    cdef Py_ssize_t n, grp, o, i
+    cdef const floating* src
+    cdef const floating* dO
+    cdef const floating* w
+    cdef floating* dimg
+    cdef double s
+    if hi <= lo:
+        if dw != NULL:
+            memset(dw, 0, g.OC * g.CKK * sizeof(floating))
+        if db != NULL:
+            memset(db, 0, g.OC * sizeof(floating))
+        return
+    for n in range(lo, hi):
+        for grp in range(g.G):
+            dO = dout + (n * g.OC + grp * g.OCg) * g.OHW
+            w = weight + grp * g.OCg * g.CKK
+            if dw != NULL:
+                src = inp + (n * g.C + grp * g.Cg) * g.H * g.W
+                if not g.direct:
+                    _im2col(col, src, g)
+                    src = col
+                _gemm(False, True, g.OCg, g.CKK, g.OHW, dO, g.OHW, src, g.OHW,
+                      0 if n == lo else 1, dw + grp * g.OCg * g.CKK, g.CKK, inner)
+            if dinp != NULL:
+                dimg = dinp + (n * g.C + grp * g.Cg) * g.H * g.W
+                if g.direct:
+                    _gemm(True, False, g.CKK, g.OHW, g.OCg, w, g.CKK, dO, g.OHW, 0, dimg,
+                          g.OHW, inner)
+                else:
+                    _gemm(True, False, g.CKK, g.OHW, g.OCg, w, g.CKK, dO, g.OHW, 0, dcol,
+                          g.OHW, inner)
+                    memset(dimg, 0, g.Cg * g.H * g.W * sizeof(floating))
+                    _col2im_add(dimg, dcol, g)
+        if db != NULL:
+            for o in range(g.OC):
+                dO = dout + (n * g.OC + o) * g.OHW
+                s = 0
+                for i in range(g.OHW):
+                    s += dO[i]
+                if n == lo:
+                    db[o] = <floating>s
+                else:
+                    db[o] += <floating>s
+
+
+cdef void _conv_backward(floating* dinp,        # OUT (N, C, H, W) or NULL
+                         floating* dweight,     # OUT (OC, Cg, KH, KW) or NULL
+                         floating* dbias,       # OUT (OC,) or NULL
+                         floating* dw_part,     # SCRATCH (nparts, OC*CKK) (nparts > 1)
+                         floating* db_part,     # SCRATCH (nparts, OC) (nparts > 1)
+                         floating* col,         # SCRATCH (nparts, CKK, OHW)
+                         floating* dcol,        # SCRATCH (nparts, CKK, OHW)
+                         const floating* dout,  # IN (N, OC, OH, OW)
+                         const floating* inp,   # IN (N, C, H, W)
+                         const floating* weight,  # IN (OC, Cg, KH, KW)
+                         const Geom* g, int nparts, int inner) noexcept nogil:
+    cdef Py_ssize_t chunk = (g.N + nparts - 1) // nparts
+    cdef Py_ssize_t colsize = 0 if g.direct else g.CKK * g.OHW
+    cdef Py_ssize_t wsize = g.OC * g.CKK, i
+    cdef int t
+    if nparts == 1:
+        _backward_chunk(dinp, dweight, dbias, col, dcol, dout, inp, weight, g, 0, g.N, inner)
+        return
+    for t in prange(nparts, schedule='static', num_threads=nparts):
+        _backward_chunk(dinp, dw_part + t * wsize if dweight != NULL else NULL,
+                        db_part + t * g.OC if dbias != NULL else NULL,
+                        col + t * colsize, dcol + t * colsize, dout, inp, weight, g,
+                        t * chunk, min(g.N, (t + 1) * chunk), 1)
+    # reduce the chunk partials in chunk order (deterministic for a fixed thread count)
+    if dweight != NULL:
+        memcpy(dweight, dw_part, wsize * sizeof(floating))
+        for t in range(1, nparts):
+            for i in range(wsize):
+                dweight[i] += dw_part[t * wsize + i]
+    if dbias != NULL:
+        memcpy(dbias, db_part, g.OC * sizeof(floating))
+        for t in range(1, nparts):
+            for i in range(g.OC):
+                dbias[i] += db_part[t * g.OC + i]
+
+
+# ------------------------------------------------------------------------------ wrappers
+
+def _pair(v, name: str) -> tuple:
+    if isinstance(v, (int, np.integer)):
+        return int(v), int(v)
+    t = tuple(int(x) for x in v)
+    if len(t) == 1:
+        return t[0], t[0]
+    if len(t) != 2:
+        raise ValueError(f"conv2d: {name} must be an int or a pair, got {v!r}")
+    return t
+
+
+def _padding4(padding) -> tuple:
+    """(top, bottom, left, right) from an int, (ph, pw) or (top, bottom, left, right)."""
+    if isinstance(padding, (int, np.integer)):
+        p = int(padding)
+        return p, p, p, p
+    t = tuple(int(x) for x in padding)
+    if len(t) == 1:
+        return t * 4
+    if len(t) == 2:
+        return t[0], t[0], t[1], t[1]
+    if len(t) == 4:
+        return t
+    raise ValueError(f"conv2d: padding must be an int, a pair or 4 values, got {padding!r}")
+
+
+def conv2d_output_size(H: int, W: int, KH: int, KW: int, stride=1, padding=0,
+                       dilation=1) -> tuple:
+    """(OH, OW) of a convolution; raises ValueError when the kernel does not fit."""
+    sh, sw = _pair(stride, "stride")
+    pt, pb, pl, pr = _padding4(padding)
+    dh, dw = _pair(dilation, "dilation")
+    if sh <= 0 or sw <= 0:
+        raise ValueError(f"conv2d: stride must be positive, got {(sh, sw)}")
+    if dh <= 0 or dw <= 0:
+        raise ValueError(f"conv2d: dilation must be positive, got {(dh, dw)}")
+    if min(pt, pb, pl, pr) < 0:
+        raise ValueError(f"conv2d: padding must be non-negative, got {padding!r}")
+    eh, ew = dh * (KH - 1) + 1, dw * (KW - 1) + 1
+    if H + pt + pb < eh or W + pl + pr < ew:
+        raise ValueError(
+            f"conv2d: calculated padded input size per channel: ({H + pt + pb} x "
+            f"{W + pl + pr}). Kernel size: ({eh} x {ew}). Kernel size can't be greater than "
+            f"actual input size")
+    return (H + pt + pb - eh) // sh + 1, (W + pl + pr - ew) // sw + 1
+
+
+def _geometry(inp, weight, stride, padding, dilation, groups):
+    """Validate the arrays and options; return (Geom as dict, dtype)."""
+    for name, x in (("input", inp), ("weight", weight)):
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"conv2d: {name} must be a numpy.ndarray, got {type(x).__name__}")
+        if x.dtype not in (np.float32, np.float64):
+            raise TypeError(f"conv2d: {name} must be float32 or float64, got {x.dtype}")
+        if x.ndim != 4:
+            raise ValueError(f"conv2d: {name} must be 4-D, got shape {x.shape}")
+    check_same_dtype(input=inp, weight=weight)
+    N, C, H, W = inp.shape
+    OC, Cg, KH, KW = weight.shape
+    G = int(groups)
+    if G <= 0:
+        raise ValueError(f"conv2d: groups must be positive, got {groups}")
+    if OC % G != 0:
+        raise ValueError(f"conv2d: out_channels ({OC}, weight shape {weight.shape}) must be "
+                         f"divisible by groups={G}")
+    if C != Cg * G:
+        raise ValueError(
+            f"conv2d: input shape {inp.shape} has {C} channels but weight shape "
+            f"{weight.shape} with groups={G} expects {Cg * G} (= weight.shape[1] * groups)")
+    if KH <= 0 or KW <= 0 or OC <= 0:
+        raise ValueError(f"conv2d: weight shape {weight.shape} has an empty dimension")
+    pt, pb, pl, pr = _padding4(padding)
+    OH, OW = conv2d_output_size(H, W, KH, KW, stride, (pt, pb, pl, pr), dilation)
+    sh, sw = _pair(stride, "stride")
+    dh, dw = _pair(dilation, "dilation")
+    direct = KH == 1 and KW == 1 and sh == 1 and sw == 1 and pt + pb + pl + pr == 0
+    g = dict(N=N, C=C, H=H, W=W, OC=OC, OH=OH, OW=OW, KH=KH, KW=KW, sh=sh, sw=sw, pt=pt,
+             pl=pl, dh=dh, dw=dw, G=G, Cg=Cg, OCg=OC // G, CKK=Cg * KH * KW, OHW=OH * OW,
+             direct=direct)
+    return g, inp.dtype
+
+
+cdef inline void* _ptr(object a):
+    return NULL if a is None else cnp.PyArray_DATA(<cnp.ndarray>a)
+
+
+def _parts(Py_ssize_t N, int nthreads) -> tuple:
+    """(nparts, inner): one batch chunk per thread, or threaded GEMMs for tiny batches."""
+    if nthreads <= 1 or N <= 1:
+        return 1, max(1, nthreads)
+    if N >= nthreads:
+        return nthreads, 1
+    return 1, nthreads
+
+
+def conv2d_forward(inp, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """out (N, OC, OH, OW) = conv2d(inp (N, C, H, W), weight (OC, C/groups, KH, KW)) + bias.
+
+    padding: int, (ph, pw) or (top, bottom, left, right); zeros. Returns a new array.
+    """
+    cdef Geom g
+    gd, dt = _geometry(inp, weight, stride, padding, dilation, groups)
+    g = gd
+    inp = np.ascontiguousarray(inp)
+    weight = np.ascontiguousarray(weight)
+    if bias is not None:
+        if not isinstance(bias, np.ndarray) or bias.shape != (g.OC,):
+            raise ValueError(f"conv2d: bias must be an array of shape ({g.OC},), got "
+                             f"{getattr(bias, 'shape', type(bias).__name__)}")
+        check_same_dtype(input=inp, bias=bias)
+        bias = np.ascontiguousarray(bias)
+    out = np.empty((g.N, g.OC, g.OH, g.OW), dt)
+    if out.size == 0 or g.C == 0:
+        out[...] = 0 if bias is None else bias[:, None, None]
+        return out
+    nparts, inner = _parts(g.N, get_num_threads())
+    col = np.empty(0 if g.direct else nparts * g.CKK * g.OHW, dt)
+    cdef void* po = _ptr(out)
+    cdef void* pc = _ptr(col)
+    cdef void* pi = _ptr(inp)
+    cdef void* pw = _ptr(weight)
+    cdef void* pb = _ptr(bias)
+    cdef int np_ = nparts, inn = inner
+    cdef bint f32 = dt == np.float32
+    with nogil:
+        if f32:
+            _conv_forward(<float*>po, <float*>pc, <const float*>pi, <const float*>pw,
+                          <const float*>pb, &g, np_, inn)
+        else:
+            _conv_forward(<double*>po, <double*>pc, <const double*>pi, <const double*>pw,
+                          <const double*>pb, &g, np_, inn)
+    return out
+
+
+def conv2d_backward(dout, inp, weight, stride=1, padding=0, dilation=1, groups=1,
+                    need_dinp=True, need_dweight=True, need_dbias=True):
+    """(dinp, dweight, dbias) of conv2d_forward for `dout` (N, OC, OH, OW); each entry is None
+    when not requested. The options must be those of the forward call."""
+    cdef Geom g
+    gd, dt = _geometry(inp, weight, stride, padding, dilation, groups)
+    g = gd
+    if not isinstance(dout, np.ndarray):
+        raise TypeError(f"conv2d: dout must be a numpy.ndarray, got {type(dout).__name__}")
+    check_same_dtype(input=inp, dout=dout)
+    if dout.shape != (g.N, g.OC, g.OH, g.OW):
+        raise ValueError(f"conv2d_backward: dout shape {dout.shape} != output shape "
+                         f"{(g.N, g.OC, g.OH, g.OW)}")
+    inp = np.ascontiguousarray(inp)
+    weight = np.ascontiguousarray(weight)
+    dout = np.ascontiguousarray(dout)
+    dinp = np.empty(inp.shape, dt) if need_dinp else None
+    dweight = np.empty(weight.shape, dt) if need_dweight else None
+    dbias = np.empty(g.OC, dt) if need_dbias else None
+    if g.N == 0 or g.C == 0:
+        for a in (dinp, dweight, dbias):
+            if a is not None:
+                a[...] = 0
+        return dinp, dweight, dbias
+    nparts, inner = _parts(g.N, get_num_threads())
+    ncol = 0 if g.direct else nparts * g.CKK * g.OHW
+    col = np.empty(ncol if need_dweight else 0, dt)
+    dcol = np.empty(ncol if need_dinp else 0, dt)
+    dw_part = np.empty(nparts * g.OC * g.CKK if (need_dweight and nparts > 1) else 0, dt)
+    db_part = np.empty(nparts * g.OC if (need_dbias and nparts > 1) else 0, dt)
+    cdef void* pdi = _ptr(dinp)
+    cdef void* pdw = _ptr(dweight)
+    cdef void* pdb = _ptr(dbias)
+    cdef void* pwp = _ptr(dw_part)
+    cdef void* pbp = _ptr(db_part)
+    cdef void* pc = _ptr(col)
+    cdef void* pdc = _ptr(dcol)
+    cdef void* pdo = _ptr(dout)
+    cdef void* pi = _ptr(inp)
+    cdef void* pw = _ptr(weight)
+    cdef int np_ = nparts, inn = inner
+    cdef bint f32 = dt == np.float32
+    with nogil:
+        if f32:
+            _conv_backward(<float*>pdi, <float*>pdw, <float*>pdb, <float*>pwp, <float*>pbp,
+                           <float*>pc, <float*>pdc, <const float*>pdo, <const float*>pi,
+                           <const float*>pw, &g, np_, inn)
+        else:
+            _conv_backward(<double*>pdi, <double*>pdw, <double*>pdb, <double*>pwp,
+                           <double*>pbp, <double*>pc, <double*>pdc, <const double*>pdo,
+                           <const double*>pi, <const double*>pw, &g, np_, inn)
+    return dinp, dweight, dbias
+
+
+def dispatched_simd() -> str:
+    """The SIMD path of the GEMM the convolution runs on."""
+    from .gemm import dispatched_simd as gemm_simd
+
+    return f"via gemm: {gemm_simd()}"
