@@ -6,8 +6,11 @@ Cython/C kernels with OpenMP under a thin define-by-run autograd and a PyTorch-l
 from . import (  # noqa: E402,F401
     _tensor_methods,  # noqa: F401  (binds operators onto Tensor)
     data,
+    io,
+    metrics,
     nn,
     optim,
+    train,
 )
 from ._kernels._parallel import get_num_threads, openmp_enabled, set_num_threads
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
@@ -20,6 +23,7 @@ from .creation import (
     eye,
     float32,
     float64,
+    from_dlpack,
     from_numpy,
     full,
     int32,
@@ -61,12 +65,14 @@ from .functional import (
     unsqueeze,
     where,
 )
+from .io import load, save
 from .random import get_rng_state, initial_seed, manual_seed, seed, set_rng_state
 from .tensor import Tensor
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "from_dlpack", "io", "load", "metrics", "save", "train",
     "Tensor", "abs", "arange", "argmax", "argmin", "as_tensor", "bool_", "build_info", "cat",
     "clamp", "empty", "enable_grad", "exp", "eye", "flatten", "float32", "float64",
     "from_numpy", "full", "get_num_threads", "get_rng_state", "initial_seed", "int32", "int64",

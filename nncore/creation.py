@@ -10,7 +10,7 @@ from .tensor import Tensor, _as_array
 
 __all__ = ["tensor", "from_numpy", "as_tensor", "zeros", "ones", "full", "empty", "randn",
            "rand", "randint", "arange", "zeros_like", "ones_like", "randn_like", "eye",
-           "float32", "float64", "int64", "int32", "bool_"]
+           "float32", "float64", "int64", "int32", "bool_", "from_dlpack"]
 
 float32 = np.float32
 float64 = np.float64
@@ -42,6 +42,13 @@ def from_numpy(array: np.ndarray) -> Tensor:
     if not isinstance(array, np.ndarray):
         raise TypeError(f"expected np.ndarray (got {type(array).__name__})")
     return Tensor(array)
+
+
+def from_dlpack(ext_tensor: Any) -> Tensor:
+    """A tensor sharing memory with any DLPack-exporting CPU array (torch, NumPy, JAX...)."""
+    if isinstance(ext_tensor, Tensor):
+        return Tensor(ext_tensor.data)
+    return Tensor(np.from_dlpack(ext_tensor))
 
 
 def as_tensor(data: Any, dtype: Any = None) -> Tensor:

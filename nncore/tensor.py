@@ -162,6 +162,16 @@ class Tensor:
             return self.data.copy() if copy else self.data
         return self.data.astype(dtype)
 
+    def __dlpack__(self, **kwargs: Any) -> Any:
+        """Export `.data` through DLPack (zero copy), like torch: not while requiring grad."""
+        if self._requires_grad:
+            raise RuntimeError("Can't export tensors that require gradient, use "
+                               "tensor.detach()")
+        return self.data.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self) -> tuple:
+        return self.data.__dlpack_device__()
+
     def item(self) -> Any:
         if self.data.size != 1:
             raise ValueError(

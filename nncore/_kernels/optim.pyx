@@ -1,17 +1,20 @@
-# optim.pyx: fused optimizer steps (SGD with momentum/Nesterov, Adam, AdamW), in place.
+# optim.pyx: fused optimizer steps (SGD with momentum/Nesterov, Adam, AdamW, RMSprop, Adagrad),
+# in place.
 # Shapes: every tensor is a flat run of n elements (any shape, C-contiguous); its state buffers
-# (momentum_buf, exp_avg, exp_avg_sq, max_exp_avg_sq) have the parameter's shape and dtype.
+# (momentum_buf, exp_avg, exp_avg_sq, max_exp_avg_sq, square_avg, grad_avg, sum) have the
+# parameter's shape and dtype.
 # Write rule: the one exception to "outputs are overwritten": a step UPDATES param and its
 # state IN PLACE, reading and writing each element once (one pass over memory per tensor).
 # Formulas follow torch.optim's single-tensor (foreach=False) path operation by operation,
-# with each hyper-parameter rounded to the parameter dtype where PyTorch rounds it. Differences
-# to torch are last-bit only: torch's CPU build fuses some a*b+c into FMAs and its vector sqrt
-# is not always correctly rounded; ours never contracts, so every SIMD level gives the same bits.
+# with each hyper-parameter rounded to the parameter dtype where PyTorch rounds it (the exact
+# operation order is written out in optim_simd.h). Differences to torch are last-bit only:
+# torch's CPU build fuses some a*b+c into FMAs and its vector sqrt is not always correctly
+# rounded; ours never contracts, so every SIMD level gives the same bits.
 # Parallelism: the elements of all tensors of one call form one concatenated range, cut into
 # one contiguous static chunk per thread, only when it has >= PARALLEL_MIN elements. Elements
 # are independent, so the result is bit-identical for every thread count.
-# SIMD: the element loops are plain C below, compiled three times (portable, AVX2, AVX-512F via
-# GCC target attributes) and chosen at run time from nncore_simd_level().
+# SIMD: the element loops are plain C in optim_simd.h, compiled three times (portable, AVX2,
+# AVX-512F via GCC target attributes) and chosen at run time from nncore_simd_level().
 from cython.parallel cimport prange
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 
@@ -19,155 +22,30 @@ cimport numpy as cnp
 import numpy as np
 
 from ._simd cimport nncore_simd_level, nncore_simd_name
-from ._types cimport floating
 from ._parallel import get_num_threads
 
 cnp.import_array()
 
-cdef extern from * nogil:
-    """
-    #include <math.h>
-    #include <stddef.h>
-    #include "simd.h"
-
-    /* No a*b+c -> FMA contraction: the AVX2/AVX-512 clones and the portable loop (and aarch64,
-       which has FMA) must round every operation alike. */
-    #if defined(__clang__)
-    #pragma STDC FP_CONTRACT OFF
-    #elif defined(__GNUC__)
-    #pragma GCC push_options
-    #pragma GCC optimize("fp-contract=off")
-    #endif
-
-    typedef struct {
-        double lr, momentum, dampening, weight_decay, beta1, beta2, eps;
-        int nesterov, maximize, amsgrad, decoupled;
-    } nnc_optim_hyper;
-
-    #define NNC_BODY static inline __attribute__((always_inline))
-
-    /* SGD, torch order: g = -grad if maximize; g = g + wd*p; buf = g on the first step, else
-       buf = buf*mom + (1-damp)*g; g = g + mom*buf (nesterov) or buf; p = p + (-lr)*g.
-       Adam, torch order: g = -grad if maximize; AdamW: p = p*(1-lr*wd), Adam: g = g + wd*p;
-       m = lerp(m, g, 1-beta1) (torch's two-branch lerp); v = v*beta2; v = v + ((1-beta2)*g)*g;
-       AMSGrad: vmax = max(vmax, v) (NaN-propagating); p = p + (-step_size*m)/(sqrt(v)/bc2s + eps).
-       Python scalars are rounded to T first, as torch rounds them; multiplying by exactly 1
-       (no maximize, no decoupled decay) leaves every value, NaN and -0.0 included, unchanged. */
-    #define NNC_DEFINE_BODIES(T, S, SQRT)                                                      \\
-    NNC_BODY void nnc_sgd_body_##S(T *restrict p, const T *restrict grad, T *restrict buf,     \\
-                                   ptrdiff_t n, const nnc_optim_hyper *h, int first) {         \\
-        const T sign = h->maximize ? (T)-1 : (T)1, wd = (T)h->weight_decay;                    \\
-        const T mom = (T)h->momentum, one_minus_damp = (T)(1.0 - h->dampening);                \\
-        const T neg_lr = (T)(-h->lr);                                                          \\
-        const int use_wd = h->weight_decay != 0, nesterov = h->nesterov;                       \\
-        if (h->momentum == 0) {                                                                \\
-            if (use_wd)                                                                        \\
-                for (ptrdiff_t i = 0; i < n; i++)                                              \\
-                    p[i] = p[i] + neg_lr * (sign * grad[i] + wd * p[i]);                       \\
-            else                                                                               \\
-                for (ptrdiff_t i = 0; i < n; i++) p[i] = p[i] + neg_lr * (sign * grad[i]);     \\
-            return;                                                                            \\
-        }                                                                                      \\
-        for (ptrdiff_t i = 0; i < n; i++) {                                                    \\
-            T g = sign * grad[i];                                                              \\
-            if (use_wd) g = g + wd * p[i];                                                     \\
-            T b = first ? g : buf[i] * mom + one_minus_damp * g;                               \\
-            buf[i] = b;                                                                        \\
-            g = nesterov ? g + mom * b : b;                                                    \\
-            p[i] = p[i] + neg_lr * g;                                                          \\
-        }                                                                                      \\
-    }                                                                                          \\
-    NNC_BODY void nnc_adam_body_##S(T *restrict p, const T *restrict grad, T *restrict m,      \\
-                                    T *restrict v, T *restrict vmax, ptrdiff_t n,              \\
-                                    const nnc_optim_hyper *h, double step_size,                \\
-                                    double bc2_sqrt) {                                         \\
-        const T sign = h->maximize ? (T)-1 : (T)1, wd = (T)h->weight_decay;                    \\
-        const int l2 = h->weight_decay != 0 && !h->decoupled, amsgrad = h->amsgrad;            \\
-        const T decay = (h->decoupled && h->weight_decay != 0)                                 \\
-                        ? (T)(1.0 - h->lr * h->weight_decay) : (T)1;                           \\
-        const T w1 = (T)(1.0 - h->beta1), one_minus_w1 = (T)1 - w1;                            \\
-        const int small_w1 = fabs((double)w1) < 0.5;                                           \\
-        const T beta2 = (T)h->beta2, one_minus_beta2 = (T)(1.0 - h->beta2);                    \\
-        const T eps = (T)h->eps, bc2s = (T)bc2_sqrt, neg_step = (T)(-step_size);               \\
-        for (ptrdiff_t i = 0; i < n; i++) {                                                    \\
-            T g = sign * grad[i];                                                              \\
-            T pi = p[i] * decay;                                                               \\
-            if (l2) g = g + wd * pi;                                                           \\
-            T mi = m[i];                                                                       \\
-            mi = small_w1 ? mi + w1 * (g - mi) : g - (g - mi) * one_minus_w1;                 \\
-            m[i] = mi;                                                                         \\
-            T vi = v[i] * beta2;                                                               \\
-            vi = vi + (one_minus_beta2 * g) * g;                                               \\
-            v[i] = vi;                                                                         \\
-            T s = vi;                                                                          \\
-            if (amsgrad) {                                                                     \\
-                T old = vmax[i];                                                               \\
-                s = (vi > old || vi != vi) ? vi : old;                                         \\
-                vmax[i] = s;                                                                   \\
-            }                                                                                  \\
-            p[i] = pi + (neg_step * mi) / (SQRT(s) / bc2s + eps);                              \\
-        }                                                                                      \\
-    }
-    NNC_DEFINE_BODIES(float, f, sqrtf)
-    NNC_DEFINE_BODIES(double, d, sqrt)
-
-    /* One clone per instruction set; the compiler vectorises each body for its target. */
-    #define NNC_SGD_ARGS(T) (T *p, const T *grad, T *buf, ptrdiff_t n,                          \\
-                             const nnc_optim_hyper *h, int first)
-    #define NNC_ADAM_ARGS(T) (T *p, const T *grad, T *m, T *v, T *vmax, ptrdiff_t n,           \\
-                              const nnc_optim_hyper *h, double step_size, double bc2_sqrt)
-    #define NNC_CLONE(ATTR, NAME, T, S)                                                        \\
-    static ATTR void nnc_sgd_##NAME##_##S NNC_SGD_ARGS(T) {                                    \\
-        nnc_sgd_body_##S(p, grad, buf, n, h, first); }                                         \\
-    static ATTR void nnc_adam_##NAME##_##S NNC_ADAM_ARGS(T) {                                  \\
-        nnc_adam_body_##S(p, grad, m, v, vmax, n, h, step_size, bc2_sqrt); }
-    #define NNC_NOATTR
-    NNC_CLONE(NNC_NOATTR, portable, float, f)
-    NNC_CLONE(NNC_NOATTR, portable, double, d)
-    #if NNCORE_X86
-    NNC_CLONE(__attribute__((target("avx2"))), avx2, float, f)
-    NNC_CLONE(__attribute__((target("avx2"))), avx2, double, d)
-    NNC_CLONE(__attribute__((target("avx512f"))), avx512, float, f)
-    NNC_CLONE(__attribute__((target("avx512f"))), avx512, double, d)
-    #endif
-
-    #define NNC_DISPATCH(KIND, ARGS, CALL, T, S)                                               \\
-    static void nnc_##KIND##_span_##S ARGS(T) {                                                \\
-        NNC_DISPATCH_X86(KIND, CALL, S)                                                        \\
-        nnc_##KIND##_portable_##S CALL;                                                        \\
-    }
-    #if NNCORE_X86
-    #define NNC_DISPATCH_X86(KIND, CALL, S)                                                    \\
-        int level = nncore_simd_level();                                                       \\
-        if (level >= NNCORE_SIMD_AVX512) { nnc_##KIND##_avx512_##S CALL; return; }             \\
-        if (level >= NNCORE_SIMD_AVX2) { nnc_##KIND##_avx2_##S CALL; return; }
-    #else
-    #define NNC_DISPATCH_X86(KIND, CALL, S)
-    #endif
-    #define NNC_SGD_CALL (p, grad, buf, n, h, first)
-    #define NNC_ADAM_CALL (p, grad, m, v, vmax, n, h, step_size, bc2_sqrt)
-    NNC_DISPATCH(sgd, NNC_SGD_ARGS, NNC_SGD_CALL, float, f)
-    NNC_DISPATCH(sgd, NNC_SGD_ARGS, NNC_SGD_CALL, double, d)
-    NNC_DISPATCH(adam, NNC_ADAM_ARGS, NNC_ADAM_CALL, float, f)
-    NNC_DISPATCH(adam, NNC_ADAM_ARGS, NNC_ADAM_CALL, double, d)
-
-    #if defined(__GNUC__) && !defined(__clang__)
-    #pragma GCC pop_options
-    #endif
-    """
+cdef extern from "optim_simd.h" nogil:
     ctypedef struct nnc_optim_hyper:
-        double lr, momentum, dampening, weight_decay, beta1, beta2, eps
-        int nesterov, maximize, amsgrad, decoupled
-    void nnc_sgd_span_f(float *p, const float *grad, float *buf, Py_ssize_t n,
-                        const nnc_optim_hyper *h, int first)
-    void nnc_sgd_span_d(double *p, const double *grad, double *buf, Py_ssize_t n,
-                        const nnc_optim_hyper *h, int first)
-    void nnc_adam_span_f(float *p, const float *grad, float *m, float *v, float *vmax,
-                         Py_ssize_t n, const nnc_optim_hyper *h, double step_size,
-                         double bc2_sqrt)
-    void nnc_adam_span_d(double *p, const double *grad, double *m, double *v, double *vmax,
-                         Py_ssize_t n, const nnc_optim_hyper *h, double step_size,
-                         double bc2_sqrt)
+        double lr, momentum, dampening, weight_decay, beta1, beta2, eps, alpha
+        int nesterov, maximize, amsgrad, decoupled, centered
+    ctypedef struct nnc_span:
+        void *param
+        const void *grad
+        void *buf1
+        void *buf2
+        void *buf3
+        Py_ssize_t start
+        Py_ssize_t n
+        double step_size
+        double bc2_sqrt
+        int first
+    int NNC_SGD, NNC_ADAM, NNC_RMSPROP, NNC_ADAGRAD
+    void nnc_optim_span_f(const nnc_span *s, Py_ssize_t a, Py_ssize_t n,
+                          const nnc_optim_hyper *h, int kind)
+    void nnc_optim_span_d(const nnc_span *s, Py_ssize_t a, Py_ssize_t n,
+                          const nnc_optim_hyper *h, int kind)
 
 ctypedef nnc_optim_hyper Hyper
 
@@ -178,30 +56,14 @@ cdef Py_ssize_t PARALLEL_MIN = 32768
 cdef Py_ssize_t CHUNK_ALIGN = 16
 
 
-cdef struct Span:
-    # One tensor of a call: raw pointers into its arrays, its place in the concatenated range,
-    # and its own scalars (tensors of one group may be at different steps).
-    void *param          # IN/OUT (n,)
-    const void *grad     # IN (n,)
-    void *buf1           # IN/OUT (n,): momentum_buf (SGD) or exp_avg (Adam); NULL if unused
-    void *buf2           # IN/OUT (n,): exp_avg_sq (Adam); NULL if unused
-    void *buf3           # IN/OUT (n,): max_exp_avg_sq (AMSGrad); NULL if unused
-    Py_ssize_t start     # offset of element 0 in the concatenated range
-    Py_ssize_t n
-    double step_size     # Adam: lr / (1 - beta1**step)
-    double bc2_sqrt      # Adam: sqrt(1 - beta2**step)
-    bint first           # SGD: first step with momentum (buf = grad)
+ctypedef nnc_span Span
 
 
 # ---------------------------------------------------------------------------------------------
 # Drivers: walk the part [lo, hi) of the concatenated range, span by span.
 # ---------------------------------------------------------------------------------------------
-cdef inline floating *_at(void *base, Py_ssize_t a, floating *tag) noexcept nogil:
-    return (<floating *>base + a) if base != NULL else NULL
-
-
 cdef void _chunk(const Span *spans, Py_ssize_t nspans, Py_ssize_t lo, Py_ssize_t hi,
-                 const Hyper *h, bint is_adam, floating *tag) noexcept nogil:
+                 const Hyper *h, int kind, bint is_double) noexcept nogil:
     cdef Py_ssize_t k = 0, a, b
     cdef const Span *s
     while k < nspans and spans[k].start + spans[k].n <= lo:
@@ -210,30 +72,18 @@ cdef void _chunk(const Span *spans, Py_ssize_t nspans, Py_ssize_t lo, Py_ssize_t
         s = &spans[k]
         a = (lo if lo > s.start else s.start) - s.start   # [a, b): this chunk's part of span k
         b = (hi if hi < s.start + s.n else s.start + s.n) - s.start
-        if floating is float:
-            if is_adam:
-                nnc_adam_span_f(_at(s.param, a, tag), _at(<void *>s.grad, a, tag),
-                                _at(s.buf1, a, tag), _at(s.buf2, a, tag), _at(s.buf3, a, tag),
-                                b - a, h, s.step_size, s.bc2_sqrt)
-            else:
-                nnc_sgd_span_f(_at(s.param, a, tag), _at(<void *>s.grad, a, tag),
-                               _at(s.buf1, a, tag), b - a, h, s.first)
+        if is_double:
+            nnc_optim_span_d(s, a, b - a, h, kind)
         else:
-            if is_adam:
-                nnc_adam_span_d(_at(s.param, a, tag), _at(<void *>s.grad, a, tag),
-                                _at(s.buf1, a, tag), _at(s.buf2, a, tag), _at(s.buf3, a, tag),
-                                b - a, h, s.step_size, s.bc2_sqrt)
-            else:
-                nnc_sgd_span_d(_at(s.param, a, tag), _at(<void *>s.grad, a, tag),
-                               _at(s.buf1, a, tag), b - a, h, s.first)
+            nnc_optim_span_f(s, a, b - a, h, kind)
         k += 1
 
 
-cdef void _run(const Span *spans, Py_ssize_t nspans, Py_ssize_t total, const Hyper *h,
-               bint is_adam, int nthreads, floating *tag) noexcept nogil:
+cdef void _dispatch(bint is_double, const Span *spans, Py_ssize_t nspans, Py_ssize_t total,
+                    const Hyper *h, int kind, int nthreads) noexcept nogil:
     cdef Py_ssize_t chunk, t, lo, hi
     if nthreads <= 1 or total < PARALLEL_MIN:
-        _chunk(spans, nspans, 0, total, h, is_adam, tag)
+        _chunk(spans, nspans, 0, total, h, kind, is_double)
         return
     chunk = (total + nthreads - 1) // nthreads
     chunk = (chunk + CHUNK_ALIGN - 1) // CHUNK_ALIGN * CHUNK_ALIGN
@@ -243,7 +93,7 @@ cdef void _run(const Span *spans, Py_ssize_t nspans, Py_ssize_t total, const Hyp
         if hi > total:
             hi = total
         if lo < hi:
-            _chunk(spans, nspans, lo, hi, h, is_adam, tag)
+            _chunk(spans, nspans, lo, hi, h, kind, is_double)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -370,16 +220,9 @@ cdef Span *_collect(list params, list grads, list bufs1, list bufs2, list bufs3,
 cdef Hyper _zero_hyper() noexcept:
     cdef Hyper h
     h.lr = h.momentum = h.dampening = h.weight_decay = h.beta1 = h.beta2 = h.eps = 0
-    h.nesterov = h.maximize = h.amsgrad = h.decoupled = 0
+    h.alpha = 0
+    h.nesterov = h.maximize = h.amsgrad = h.decoupled = h.centered = 0
     return h
-
-
-cdef void _dispatch(bint is_double, const Span *spans, Py_ssize_t n, Py_ssize_t total,
-                    const Hyper *h, bint is_adam, int nthreads) noexcept nogil:
-    if is_double:
-        _run(spans, n, total, h, is_adam, nthreads, <double *>NULL)
-    else:
-        _run(spans, n, total, h, is_adam, nthreads, <float *>NULL)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -411,7 +254,7 @@ cdef _sgd(list params, list grads, list bufs, double lr, double momentum, double
             spans[k].first = bool(first[k])
         is_double = n > 0 and cnp.PyArray_TYPE(<cnp.ndarray>params[0]) == cnp.NPY_DOUBLE
         with nogil:
-            _dispatch(is_double, spans, n, total, &h, False, nthreads)
+            _dispatch(is_double, spans, n, total, &h, NNC_SGD, nthreads)
     finally:
         PyMem_Free(spans)
 
@@ -493,7 +336,7 @@ cdef _adam(list params, list grads, list exp_avgs, list exp_avg_sqs, list max_ex
             spans[k].bc2_sqrt = bc2 ** 0.5
         is_double = n > 0 and cnp.PyArray_TYPE(<cnp.ndarray>params[0]) == cnp.NPY_DOUBLE
         with nogil:
-            _dispatch(is_double, spans, n, total, &h, True, nthreads)
+            _dispatch(is_double, spans, n, total, &h, NNC_ADAM, nthreads)
     finally:
         PyMem_Free(spans)
 
@@ -537,6 +380,141 @@ def adam_step_multi(params, grads, exp_avgs, exp_avg_sqs,
     _adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs,
           _per_tensor(steps, "steps", n), lr, beta1, beta2, eps, weight_decay, amsgrad,
           maximize, decoupled, True)
+
+
+# ---------------------------------------------------------------------------------------------
+# RMSprop
+# ---------------------------------------------------------------------------------------------
+cdef _rmsprop(list params, list grads, list square_avgs, list momentum_buffers, list grad_avgs,
+              double lr, double alpha, double eps, double weight_decay, double momentum,
+              bint centered, bint maximize, bint multi):
+    cdef Py_ssize_t k, n = len(params), total = 0
+    cdef Hyper h = _zero_hyper()
+    cdef Span *spans
+    cdef list keep = []
+    cdef int nthreads = get_num_threads()
+    cdef bint is_double
+    if momentum > 0 and (momentum_buffers is None or any(b is None for b in momentum_buffers)):
+        raise ValueError(f"momentum={momentum} needs momentum_buffer arrays, got None")
+    if centered and (grad_avgs is None or any(b is None for b in grad_avgs)):
+        raise ValueError("centered=True needs grad_avg arrays, got None")
+    h.lr = lr
+    h.alpha = alpha
+    h.eps = eps
+    h.weight_decay = weight_decay
+    h.momentum = momentum
+    h.centered = centered
+    h.maximize = maximize
+    spans = _collect(params, grads, square_avgs, momentum_buffers if momentum > 0 else None,
+                     grad_avgs if centered else None, multi,
+                     (("square_avgs", "square_avg"), ("momentum_buffers", "momentum_buffer"),
+                      ("grad_avgs", "grad_avg")), keep, &total)
+    try:
+        for k in range(n):
+            if spans[k].buf1 == NULL:
+                raise ValueError(f"{_name('square_avgs', 'square_avg', k, multi)}: got None")
+        is_double = n > 0 and cnp.PyArray_TYPE(<cnp.ndarray>params[0]) == cnp.NPY_DOUBLE
+        with nogil:
+            _dispatch(is_double, spans, n, total, &h, NNC_RMSPROP, nthreads)
+    finally:
+        PyMem_Free(spans)
+
+
+def rmsprop_step(param, grad, square_avg, momentum_buffer, grad_avg, double lr, double alpha,
+                 double eps, double weight_decay, double momentum, bint centered,
+                 bint maximize) -> None:
+    """One RMSprop step on `param` in place, in torch.optim.RMSprop's (foreach=False) order.
+
+    g = -grad if maximize else grad;  g += weight_decay * param;
+    square_avg = alpha*square_avg + (1-alpha)*g*g;
+    centered: grad_avg = lerp(grad_avg, g, 1-alpha), avg = sqrt(square_avg - grad_avg^2) + eps,
+    else avg = sqrt(square_avg) + eps;
+    momentum > 0: buf = momentum*buf + g/avg, param -= lr*buf;  else param -= lr*g/avg.
+    momentum_buffer (momentum > 0) and grad_avg (centered) may be None when unused.
+    """
+    _rmsprop([param], [grad], [square_avg], [momentum_buffer], [grad_avg], lr, alpha, eps,
+             weight_decay, momentum, centered, maximize, False)
+
+
+def rmsprop_step_multi(params, grads, square_avgs, momentum_buffers, grad_avgs, double lr,
+                       double alpha, double eps, double weight_decay, double momentum,
+                       bint centered, bint maximize) -> None:
+    """`rmsprop_step` over a whole param group in one call (one parallel region).
+
+    momentum_buffers / grad_avgs: lists, or None when momentum == 0 / not centered.
+    """
+    cdef Py_ssize_t n
+    params = _as_list(params, "params", -1)
+    n = len(params)
+    grads = _as_list(grads, "grads", n)
+    square_avgs = _as_list(square_avgs, "square_avgs", n)
+    momentum_buffers = (_as_list(momentum_buffers, "momentum_buffers", n)
+                        if momentum > 0 and momentum_buffers is not None else None)
+    grad_avgs = (_as_list(grad_avgs, "grad_avgs", n)
+                 if centered and grad_avgs is not None else None)
+    _rmsprop(params, grads, square_avgs, momentum_buffers, grad_avgs, lr, alpha, eps,
+             weight_decay, momentum, centered, maximize, True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Adagrad
+# ---------------------------------------------------------------------------------------------
+cdef _adagrad(list params, list grads, list state_sums, list steps, double lr, double lr_decay,
+              double weight_decay, double eps, bint maximize, bint multi):
+    cdef Py_ssize_t k, n = len(params), total = 0
+    cdef Hyper h = _zero_hyper()
+    cdef Span *spans
+    cdef list keep = []
+    cdef int nthreads = get_num_threads()
+    cdef bint is_double
+    for k in range(n):
+        if int(steps[k]) != steps[k] or steps[k] < 1:
+            raise ValueError(f"{_name('steps', 'step', k, multi)}: the step count "
+                             f"(after increment) must be an integer >= 1, got {steps[k]}")
+    h.lr = lr
+    h.eps = eps
+    h.weight_decay = weight_decay
+    h.maximize = maximize
+    spans = _collect(params, grads, state_sums, None, None, multi,
+                     (("state_sums", "state_sum"), None, None), keep, &total)
+    try:
+        for k in range(n):
+            if spans[k].buf1 == NULL:
+                raise ValueError(f"{_name('state_sums', 'state_sum', k, multi)}: got None")
+            # The decayed learning rate in double, as torch does with Python floats.
+            spans[k].step_size = lr / (1 + (float(steps[k]) - 1) * lr_decay)
+        is_double = n > 0 and cnp.PyArray_TYPE(<cnp.ndarray>params[0]) == cnp.NPY_DOUBLE
+        with nogil:
+            _dispatch(is_double, spans, n, total, &h, NNC_ADAGRAD, nthreads)
+    finally:
+        PyMem_Free(spans)
+
+
+def adagrad_step(param, grad, state_sum, step, double lr, double lr_decay, double weight_decay,
+                 double eps, bint maximize) -> None:
+    """One Adagrad step on `param` in place, in torch.optim.Adagrad's (foreach=False) order.
+
+    step is the step count AFTER this step's increment (1 on the first step).
+    g = -grad if maximize else grad;  g += weight_decay * param;  state_sum += g*g;
+    param -= clr * g / (sqrt(state_sum) + eps),  clr = lr / (1 + (step-1)*lr_decay).
+    """
+    _adagrad([param], [grad], [state_sum], [step], lr, lr_decay, weight_decay, eps, maximize,
+             False)
+
+
+def adagrad_step_multi(params, grads, state_sums, steps, double lr, double lr_decay,
+                       double weight_decay, double eps, bint maximize) -> None:
+    """`adagrad_step` over a whole param group in one call (one parallel region).
+
+    steps: one int for all tensors or one per tensor (each after its increment).
+    """
+    cdef Py_ssize_t n
+    params = _as_list(params, "params", -1)
+    n = len(params)
+    grads = _as_list(grads, "grads", n)
+    state_sums = _as_list(state_sums, "state_sums", n)
+    _adagrad(params, grads, state_sums, _per_tensor(steps, "steps", n), lr, lr_decay,
+             weight_decay, eps, maximize, True)
 
 
 def parallel_min_elements() -> int:

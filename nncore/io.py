@@ -1,0 +1,357 @@
+"""Saving and loading: safetensors files (no pickle) and atomic training checkpoints.
+
+File format (safetensors, written and read in pure Python + NumPy): 8 bytes little-endian
+header length N, then N bytes of JSON ``{name: {"dtype", "shape", "data_offsets": [b, e]},
+"__metadata__": {str: str}}`` padded with spaces, then the raw little-endian tensor bytes;
+offsets are relative to the end of the header. Loading a file never runs code, and every
+header field is checked against the file's real size before anything is allocated, so a
+truncated, tampered or absurd file raises ValueError.
+
+A checkpoint is a safetensors file whose tensors are the model's state_dict ("model.*") and the
+optimizer's state buffers ("optimizer.*"); everything else (param groups, step counts, the
+scheduler, the epoch, nncore's RNG state) is JSON in the metadata. Files are written to a
+temporary file in the same folder, flushed, fsync'ed and renamed over the target, so a crash
+mid-save leaves the previous file intact.
+
+Example:
+    >>> nncore.save(model.state_dict(), "model.safetensors")
+    >>> model.load_state_dict(nncore.load("model.safetensors"))
+    >>> nncore.io.save_checkpoint("ckpt.safetensors", model=model, optimizer=opt, epoch=3)
+    >>> info = nncore.io.load_checkpoint("ckpt.safetensors", model=model, optimizer=opt)
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any, BinaryIO, Callable
+
+import numpy as np
+
+from .random import get_rng_state, set_rng_state
+from .tensor import Tensor
+
+__all__ = ["save", "load", "load_metadata", "save_checkpoint", "load_checkpoint",
+           "from_torch_state_dict", "MAX_HEADER_BYTES"]
+
+MAX_HEADER_BYTES = 100 * 1024 * 1024
+_CHECKPOINT_KEY = "nncore.checkpoint"
+_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2",
+           "I8": "i1", "U64": "<u8", "U32": "<u4", "U16": "<u2", "U8": "u1", "BOOL": "?"}
+_CODES = {np.dtype(v).newbyteorder("=") if np.dtype(v).byteorder != "|" else np.dtype(v): k
+          for k, v in _DTYPES.items()}
+
+
+# ------------------------------------------------------------------------------ writing
+def _as_array(name: str, value: Any) -> np.ndarray:
+    arr = value.data if isinstance(value, Tensor) else value
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"save: value for {name!r} must be a Tensor or numpy.ndarray, got "
+                        f"{type(value).__name__}")
+    if arr.dtype.newbyteorder("=") not in _CODES:
+        raise TypeError(f"save: {name!r} has dtype {arr.dtype}, which safetensors cannot hold "
+                        f"(supported: {', '.join(sorted(_DTYPES))})")
+    return arr
+
+
+def _atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> None:
+    """Write through a temp file in the target's folder, fsync it, rename it over `path`."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".",
+                               suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    try:  # make the rename itself durable (POSIX; not possible on Windows)
+        dfd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
+
+
+def save(obj: Mapping[str, Any], path: str | os.PathLike,
+         metadata: Mapping[str, str] | None = None) -> None:
+    """Save a flat {name: Tensor or ndarray} mapping (e.g. a state_dict) as safetensors.
+
+    `metadata` is an optional {str: str} map stored in the header. The write is atomic.
+    """
+    if not isinstance(obj, Mapping):
+        raise TypeError(f"save: expected a mapping of names to tensors, got "
+                        f"{type(obj).__name__}")
+    arrays = {}
+    for name, value in obj.items():
+        if not isinstance(name, str):
+            raise TypeError(f"save: tensor names must be str, got {name!r}")
+        if name == "__metadata__":
+            raise ValueError("save: '__metadata__' is reserved and cannot name a tensor")
+        arrays[name] = _as_array(name, value)
+    meta = {} if metadata is None else dict(metadata)
+    for k, v in meta.items():
+        if not isinstance(k, str) or not isinstance(v, str):
+            raise TypeError(f"save: metadata must map str to str, got {k!r}: {type(v).__name__}")
+    # Largest items first keeps every tensor aligned to its itemsize (as safetensors does).
+    order = sorted(arrays, key=lambda n: (-arrays[n].dtype.itemsize, n))
+    header: dict[str, Any] = {"__metadata__": meta} if meta else {}
+    offset = 0
+    for name in order:
+        a = arrays[name]
+        header[name] = {"dtype": _CODES[a.dtype.newbyteorder("=")], "shape": list(a.shape),
+                        "data_offsets": [offset, offset + a.nbytes]}
+        offset += a.nbytes
+    blob = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    blob += b" " * (-(8 + len(blob)) % 8)
+
+    def write(f: BinaryIO) -> None:
+        f.write(len(blob).to_bytes(8, "little"))
+        f.write(blob)
+        for name in order:
+            a = arrays[name]
+            if a.size == 0:
+                continue
+            if a.dtype.byteorder == ">" or (a.dtype.byteorder == "=" and
+                                            np.little_endian is False):
+                a = a.astype(a.dtype.newbyteorder("<"))
+            f.write(np.ascontiguousarray(a).reshape(-1).view(np.uint8).data)
+
+    _atomic_write(path, write)
+
+
+# ------------------------------------------------------------------------------ reading
+def _bad(path: Any, msg: str) -> ValueError:
+    return ValueError(f"{os.fspath(path)}: not a valid safetensors file: {msg}")
+
+
+def _read_header(f: BinaryIO, path: Any, file_size: int) -> tuple[int, dict]:
+    head = f.read(8)
+    if len(head) < 8:
+        raise _bad(path, f"file is {file_size} bytes, too short for the 8-byte header length")
+    n = int.from_bytes(head, "little")
+    if n > MAX_HEADER_BYTES:
+        raise _bad(path, f"header claims {n} bytes (limit {MAX_HEADER_BYTES})")
+    if n > file_size - 8:
+        raise _bad(path, f"header claims {n} bytes but only {file_size - 8} follow "
+                         "(truncated file?)")
+    raw = f.read(n)
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise _bad(path, f"header is not valid UTF-8 JSON ({e})") from None
+    if not isinstance(header, dict):
+        raise _bad(path, f"header must be a JSON object, got {type(header).__name__}")
+    return 8 + n, header
+
+
+def _parse_entries(header: dict, path: Any, data_size: int) -> tuple[list, dict[str, str]]:
+    meta = header.pop("__metadata__", None) or {}
+    if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                             for k, v in meta.items()):
+        raise _bad(path, "__metadata__ must map str to str")
+    entries = []
+    for name, info in header.items():
+        if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
+            raise _bad(path, f"entry {name!r} must have exactly dtype, shape, data_offsets")
+        code, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
+        if code not in _DTYPES:
+            raise _bad(path, f"entry {name!r} has unsupported dtype {code!r}")
+        if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+            raise _bad(path, f"entry {name!r} has invalid shape {shape!r}")
+        if not isinstance(offsets, list) or len(offsets) != 2 or \
+                not all(type(o) is int for o in offsets) or not 0 <= offsets[0] <= offsets[1]:
+            raise _bad(path, f"entry {name!r} has invalid data_offsets {offsets!r}")
+        dtype = np.dtype(_DTYPES[code])
+        nbytes = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
+        if offsets[1] - offsets[0] != nbytes:
+            raise _bad(path, f"entry {name!r}: shape {shape} of {code} needs {nbytes} bytes, "
+                             f"data_offsets {offsets} span {offsets[1] - offsets[0]}")
+        if offsets[1] > data_size:
+            raise _bad(path, f"entry {name!r}: data_offsets {offsets} run past the end of the "
+                             f"data ({data_size} bytes; truncated file?)")
+        entries.append((offsets[0], offsets[1], name, dtype, tuple(shape)))
+    entries.sort()
+    end = 0
+    for begin, stop, name, _, _ in entries:
+        if begin != end:
+            kind = "overlaps the previous tensor" if begin < end else "leaves a gap before it"
+            raise _bad(path, f"entry {name!r} at offset {begin} {kind} (expected {end})")
+        end = stop
+    if end != data_size:
+        raise _bad(path, f"tensors cover {end} bytes but the data section has {data_size}")
+    return entries, meta
+
+
+def _read(path: str | os.PathLike) -> tuple[OrderedDict, dict[str, str]]:
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        start, header = _read_header(f, path, size)
+        entries, meta = _parse_entries(header, path, size - start)
+        out: OrderedDict = OrderedDict()
+        for begin, _, name, dtype, shape in entries:
+            arr = np.empty(shape, dtype.newbyteorder("=") if dtype.byteorder != "|" else dtype)
+            if arr.size:
+                f.seek(start + begin)
+                view = arr.reshape(-1).view(np.uint8)
+                if f.readinto(memoryview(view)) != arr.nbytes:
+                    raise _bad(path, f"entry {name!r}: file ended early")
+                if not np.little_endian and dtype.itemsize > 1:
+                    arr.byteswap(inplace=True)
+                if dtype.kind == "b" and np.any(view > 1):
+                    raise _bad(path, f"entry {name!r}: BOOL bytes other than 0 and 1")
+            out[name] = arr
+    return out, meta
+
+
+def load(path: str | os.PathLike) -> OrderedDict:
+    """Load a safetensors file as {name: Tensor} (in file order). Never unpickles anything.
+
+    Raises ValueError for a malformed file (bad header, dtype, shape or offsets).
+    """
+    arrays, _ = _read(path)
+    return OrderedDict((k, Tensor(v)) for k, v in arrays.items())
+
+
+def load_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The "__metadata__" map of a safetensors file (the header is fully validated)."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        start, header = _read_header(f, path, size)
+        return _parse_entries(header, path, size - start)[1]
+
+
+# ------------------------------------------------------------------------------ checkpoints
+def _encode(obj: Any, where: str, tensors: dict[str, np.ndarray]) -> Any:
+    """JSON-able form of a nested state; arrays go to `tensors` under the name `where`."""
+    if isinstance(obj, (Tensor, np.ndarray)):
+        tensors[where] = _as_array(where, obj)
+        return {"__tensor__": where}
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if isinstance(obj, tuple):
+        return {"__tuple__": [_encode(v, f"{where}.{i}", tensors) for i, v in enumerate(obj)]}
+    if isinstance(obj, list):
+        return [_encode(v, f"{where}.{i}", tensors) for i, v in enumerate(obj)]
+    if isinstance(obj, Mapping):
+        if all(isinstance(k, str) and not k.startswith("__") for k in obj):
+            return {k: _encode(v, f"{where}.{k}", tensors) for k, v in obj.items()}
+        return {"__dict__": [[_encode(k, f"{where}.key", tensors),
+                              _encode(v, f"{where}.{k}", tensors)] for k, v in obj.items()]}
+    raise TypeError(f"save_checkpoint: cannot store {where} of type {type(obj).__name__} "
+                    "(only tensors, arrays, numbers, str, None, lists, tuples and dicts)")
+
+
+def _decode(obj: Any, tensors: Mapping[str, np.ndarray], path: Any) -> Any:
+    if isinstance(obj, list):
+        return [_decode(v, tensors, path) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    if len(obj) == 1:
+        (tag, value), = obj.items()
+        if tag == "__tensor__":
+            if value not in tensors:
+                raise _bad(path, f"checkpoint refers to missing tensor {value!r}")
+            return tensors[value]
+        if tag == "__tuple__":
+            return tuple(_decode(v, tensors, path) for v in value)
+        if tag == "__dict__":
+            return {_decode(k, tensors, path): _decode(v, tensors, path) for k, v in value}
+    return {k: _decode(v, tensors, path) for k, v in obj.items()}
+
+
+def save_checkpoint(path: str | os.PathLike, model: Any = None, optimizer: Any = None,
+                    scheduler: Any = None, epoch: int | None = None, rng: bool = True,
+                    extra: Any = None) -> None:
+    """Atomically save a training checkpoint (model, optimizer, scheduler, epoch, RNG, extra).
+
+    `extra` may hold numbers, strings, lists, dicts and arrays (e.g. a metric history).
+    """
+    tensors: dict[str, np.ndarray] = {}
+    payload: dict[str, Any] = {"version": 1, "epoch": epoch}
+    if model is not None:
+        for k, v in model.state_dict().items():
+            tensors["model." + k] = _as_array("model." + k, v)
+    if optimizer is not None:
+        payload["optimizer"] = _encode(optimizer.state_dict(), "optimizer", tensors)
+    if scheduler is not None:
+        payload["scheduler"] = _encode(scheduler.state_dict(), "scheduler", tensors)
+    if rng:
+        payload["rng"] = get_rng_state()
+    if extra is not None:
+        payload["extra"] = _encode(extra, "extra", tensors)
+    save(tensors, path, {_CHECKPOINT_KEY: json.dumps(payload)})
+
+
+def load_checkpoint(path: str | os.PathLike, model: Any = None, optimizer: Any = None,
+                    scheduler: Any = None, strict: bool = True,
+                    rng: bool = True) -> dict[str, Any]:
+    """Restore a `save_checkpoint` file into the given objects; returns {"epoch", "extra"}.
+
+    Everything is read and validated before any object changes. With rng=True nncore's global
+    generator continues exactly where it was when the checkpoint was saved.
+    """
+    arrays, meta = _read(path)
+    if _CHECKPOINT_KEY not in meta:
+        raise ValueError(f"{os.fspath(path)}: not an nncore checkpoint (no "
+                         f"{_CHECKPOINT_KEY!r} metadata); use nncore.load for plain files")
+    try:
+        payload = json.loads(meta[_CHECKPOINT_KEY])
+    except json.JSONDecodeError as e:
+        raise _bad(path, f"checkpoint metadata is not valid JSON ({e})") from None
+    if not isinstance(payload, dict):
+        raise _bad(path, "checkpoint metadata must be a JSON object")
+    for name, obj in (("optimizer", optimizer), ("scheduler", scheduler)):
+        if obj is not None and name not in payload:
+            raise ValueError(f"{os.fspath(path)}: the checkpoint holds no {name} state")
+    opt_state = _decode(payload["optimizer"], arrays, path) if optimizer is not None else None
+    sched_state = _decode(payload["scheduler"], arrays, path) if scheduler is not None else None
+    if model is not None:
+        model.load_state_dict({k[len("model."):]: Tensor(v) for k, v in arrays.items()
+                               if k.startswith("model.")}, strict=strict)
+    if optimizer is not None:
+        optimizer.load_state_dict(opt_state)
+    if scheduler is not None:
+        scheduler.load_state_dict(sched_state)
+    if rng and payload.get("rng") is not None:
+        set_rng_state(payload["rng"])
+    return {"epoch": payload.get("epoch"),
+            "extra": _decode(payload.get("extra"), arrays, path)}
+
+
+# ------------------------------------------------------------------------------ interop
+def from_torch_state_dict(state_dict: Mapping[str, Any]) -> OrderedDict:
+    """A PyTorch state_dict as {name: numpy.ndarray} copies, ready for load_state_dict.
+
+    Works on any objects with torch's `.detach().cpu().numpy()` (bfloat16 is widened to
+    float32, which NumPy lacks). nncore never imports torch itself.
+    """
+    out: OrderedDict = OrderedDict()
+    for name, value in state_dict.items():
+        if isinstance(value, np.ndarray):
+            out[name] = value.copy()
+            continue
+        if not hasattr(value, "detach"):
+            raise TypeError(f"from_torch_state_dict: {name!r} is a {type(value).__name__}, "
+                            "not a tensor")
+        t = value.detach().cpu()
+        if str(t.dtype) == "torch.bfloat16":
+            t = t.float()
+        out[name] = np.array(t.numpy(), copy=True)
+    return out
