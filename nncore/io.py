@@ -152,8 +152,8 @@ def _read_header(f: BinaryIO, path: Any, file_size: int) -> tuple[int, dict]:
     raw = f.read(n)
     try:
         header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise _bad(path, f"header is not valid UTF-8 JSON ({e})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise _bad(path, f"header is not valid UTF-8 JSON ({type(e).__name__}: {e})") from None
     if not isinstance(header, dict):
         raise _bad(path, f"header must be a JSON object, got {type(header).__name__}")
     return 8 + n, header
@@ -304,8 +304,9 @@ def load_checkpoint(path: str | os.PathLike, model: Any = None, optimizer: Any =
                     rng: bool = True) -> dict[str, Any]:
     """Restore a `save_checkpoint` file into the given objects; returns {"epoch", "extra"}.
 
-    Everything is read and validated before any object changes. With rng=True nncore's global
-    generator continues exactly where it was when the checkpoint was saved.
+    The whole file (header, tensors, JSON state, RNG state) is read and validated before any
+    object changes; each object's load_state_dict then checks its own part. With rng=True
+    nncore's global generator continues exactly where it was when the checkpoint was saved.
     """
     arrays, meta = _read(path)
     if _CHECKPOINT_KEY not in meta:
@@ -313,15 +314,29 @@ def load_checkpoint(path: str | os.PathLike, model: Any = None, optimizer: Any =
                          f"{_CHECKPOINT_KEY!r} metadata); use nncore.load for plain files")
     try:
         payload = json.loads(meta[_CHECKPOINT_KEY])
-    except json.JSONDecodeError as e:
-        raise _bad(path, f"checkpoint metadata is not valid JSON ({e})") from None
+    except (json.JSONDecodeError, RecursionError) as e:
+        raise _bad(path, f"checkpoint metadata is not valid JSON ({type(e).__name__})") from None
     if not isinstance(payload, dict):
         raise _bad(path, "checkpoint metadata must be a JSON object")
     for name, obj in (("optimizer", optimizer), ("scheduler", scheduler)):
         if obj is not None and name not in payload:
             raise ValueError(f"{os.fspath(path)}: the checkpoint holds no {name} state")
-    opt_state = _decode(payload["optimizer"], arrays, path) if optimizer is not None else None
-    sched_state = _decode(payload["scheduler"], arrays, path) if scheduler is not None else None
+    try:
+        opt_state = _decode(payload["optimizer"], arrays, path) if optimizer is not None \
+            else None
+        sched_state = _decode(payload["scheduler"], arrays, path) if scheduler is not None \
+            else None
+        extra = _decode(payload.get("extra"), arrays, path)
+    except (TypeError, ValueError, RecursionError) as e:
+        if isinstance(e, ValueError) and "not a valid safetensors file" in str(e):
+            raise
+        raise _bad(path, f"malformed checkpoint state ({type(e).__name__}: {e})") from None
+    rng_state = payload.get("rng") if rng else None
+    if rng_state is not None:
+        try:  # check it on a scratch generator first
+            np.random.PCG64().state = rng_state
+        except (TypeError, ValueError, KeyError) as e:
+            raise _bad(path, f"invalid RNG state ({type(e).__name__}: {e})") from None
     if model is not None:
         model.load_state_dict({k[len("model."):]: Tensor(v) for k, v in arrays.items()
                                if k.startswith("model.")}, strict=strict)
@@ -329,10 +344,9 @@ def load_checkpoint(path: str | os.PathLike, model: Any = None, optimizer: Any =
         optimizer.load_state_dict(opt_state)
     if scheduler is not None:
         scheduler.load_state_dict(sched_state)
-    if rng and payload.get("rng") is not None:
-        set_rng_state(payload["rng"])
-    return {"epoch": payload.get("epoch"),
-            "extra": _decode(payload.get("extra"), arrays, path)}
+    if rng_state is not None:
+        set_rng_state(rng_state)
+    return {"epoch": payload.get("epoch"), "extra": extra}
 
 
 # ------------------------------------------------------------------------------ interop

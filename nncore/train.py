@@ -33,6 +33,10 @@ __all__ = ["Trainer", "fit", "plot_history"]
 MetricFn = Callable[[Any, Any], float]
 
 
+# Metrics that only need predicted labels: an epoch keeps argmax labels, not full scores.
+_LABEL_METRICS = (_metrics.accuracy, _metrics.precision, _metrics.recall, _metrics.f1_score)
+
+
 def _resolve_metrics(metrics: Any) -> dict[str, MetricFn]:
     if metrics is None:
         return {}
@@ -84,7 +88,8 @@ class Trainer:
             OneCycleLR after every batch, any other scheduler once per epoch.
         metrics: names from nncore.metrics ("accuracy", "f1_score", ...), callables
             (preds, target) -> float, or a {name: either} dict; computed on each epoch's
-            concatenated outputs and targets.
+            concatenated outputs and targets. "auto" (default): accuracy when the targets
+            are integer class labels and the outputs have a class axis, else nothing.
         monitor: the history key watched for early stopping and the best checkpoint
             ("val_loss" by default, "train_loss" without validation data).
         mode: "min" or "max" for `monitor`.
@@ -96,7 +101,7 @@ class Trainer:
     """
 
     def __init__(self, model: Any, loss_fn: Callable, optimizer: Any, scheduler: Any = None,
-                 metrics: Any = ("accuracy",), monitor: str | None = None, mode: str = "min",
+                 metrics: Any = "auto", monitor: str | None = None, mode: str = "min",
                  early_stopping_patience: int | None = None,
                  checkpoint_path: str | None = None, progress: bool = True,
                  plot_path: str | None = None) -> None:
@@ -107,7 +112,9 @@ class Trainer:
                              f"{early_stopping_patience}")
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.scheduler = scheduler
-        self.metrics = _resolve_metrics(metrics)
+        self._auto_metrics = isinstance(metrics, str) and metrics == "auto"
+        self.metrics = _resolve_metrics("accuracy" if self._auto_metrics else metrics)
+        self._labels_only = all(fn in _LABEL_METRICS for fn in self.metrics.values())
         self.monitor, self.mode = monitor, mode
         self.early_stopping_patience = early_stopping_patience
         self.checkpoint_path = checkpoint_path
@@ -147,8 +154,11 @@ class Trainer:
                 loss_sum += value * n
                 seen += n
                 if self.metrics:
-                    outputs.append(np.array(_array(out), copy=True))
-                    targets.append(np.array(_array(y), copy=True))
+                    o, t = _array(out), _array(y)
+                    if self._labels_only and o.ndim == t.ndim + 1:
+                        o = np.argmax(o, axis=-1)  # labels suffice: keep N ints, not N*C
+                    outputs.append(np.array(o, copy=True))
+                    targets.append(np.array(t, copy=True))
                 if bar is not None:
                     rate = seen / max(time.perf_counter() - start, 1e-9)
                     bar.set_postfix(loss=f"{loss_sum / seen:.4f}", samples_s=f"{rate:.0f}",
@@ -166,6 +176,10 @@ class Trainer:
                   "time_s": elapsed}
         if self.metrics:
             preds, target = np.concatenate(outputs), np.concatenate(targets)
+            if self._auto_metrics and (target.dtype.kind not in "iu" or
+                                       preds.ndim not in (target.ndim, target.ndim + 1) or
+                                       preds.dtype.kind == "f" and preds.ndim == target.ndim):
+                return result  # not single-label classification: no automatic accuracy
             for name, fn in self.metrics.items():
                 result[name] = float(fn(preds, target))
         return result
@@ -241,7 +255,7 @@ class Trainer:
 
 def fit(model: Any, loss_fn: Callable, optimizer: Any, train_loader: Iterable,
         val_loader: Iterable | None = None, epochs: int = 1, scheduler: Any = None,
-        metrics: Any = ("accuracy",), early_stopping_patience: int | None = None,
+        metrics: Any = "auto", early_stopping_patience: int | None = None,
         checkpoint_path: str | None = None, progress: bool = True,
         plot_path: str | None = None, monitor: str | None = None,
         mode: str = "min") -> dict[str, list]:

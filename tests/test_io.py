@@ -312,3 +312,30 @@ def test_dlpack_zero_copy():
     assert z.dtype == np.float64
     with pytest.raises(RuntimeError, match="require gradient"):
         torch.from_dlpack(nncore.ones(2, requires_grad=True))
+
+
+def test_tampered_checkpoint_state_and_deep_json(tmp_path):
+    model, opt, sched = _setup()
+    path = tmp_path / "c.safetensors"
+    nio.save_checkpoint(path, model=model, optimizer=opt, scheduler=sched)
+    arrays, meta = nio._read(path)
+    payload = json.loads(meta["nncore.checkpoint"])
+    bad = dict(payload, rng={"bit_generator": "PCG64", "state": "nope"})
+    nncore.save(arrays, path, {"nncore.checkpoint": json.dumps(bad)})
+    before = [p.data.copy() for p in model.parameters()]
+    with pytest.raises(ValueError, match="invalid RNG state"):
+        nio.load_checkpoint(path, model=model, optimizer=opt)
+    bad = dict(payload, optimizer={"__tensor__": "optimizer.nope"})
+    nncore.save(arrays, path, {"nncore.checkpoint": json.dumps(bad)})
+    with pytest.raises(ValueError, match="missing tensor"):
+        nio.load_checkpoint(path, model=model, optimizer=opt)
+    bad = dict(payload, scheduler={"__dict__": 5})
+    nncore.save(arrays, path, {"nncore.checkpoint": json.dumps(bad)})
+    with pytest.raises(ValueError, match="malformed checkpoint state"):
+        nio.load_checkpoint(path, model=model, scheduler=sched)
+    for p, b in zip(model.parameters(), before):  # nothing was changed by the failures
+        np.testing.assert_array_equal(p.data, b)
+    deep = b"[" * 100000 + b"]" * 100000
+    path.write_bytes(struct.pack("<Q", len(deep)) + deep)
+    with pytest.raises(ValueError, match="not valid UTF-8 JSON"):
+        nncore.load(path)

@@ -275,3 +275,36 @@ def test_invalid_hyper_parameters():
                     ({"eps": -1}, "Invalid epsilon"), ({"weight_decay": -1}, "weight_decay")]:
         with pytest.raises(ValueError, match=msg):
             optim.Adagrad(ps, **kw)
+
+
+@pytest.mark.parametrize("name,kw", [("RMSprop", {"momentum": 0.9, "centered": True}),
+                                     ("Adagrad", {"lr_decay": 0.01}),
+                                     ("Adam", {"amsgrad": True})])
+def test_loads_a_torch_optimizer_state_dict(name, kw):
+    torch = pytest.importorskip("torch")
+    ours = _params(np.float64)
+    theirs = [torch.tensor(p.data.copy(), requires_grad=True) for p in ours]
+    topt = getattr(torch.optim, name)(theirs, lr=0.01, foreach=False, **kw)
+    for step in range(3):
+        for t, g in zip(theirs, _grads(np.float64, step)):
+            t.grad = torch.tensor(g)
+        topt.step()
+    for p, t in zip(ours, theirs):
+        p.data[...] = t.detach().numpy()
+    opt = getattr(optim, name)(ours, lr=0.01, **kw)
+    opt.load_state_dict(topt.state_dict())  # torch tensors in, NumPy arrays + int steps out
+    assert opt.state[ours[0]]["step"] == 3
+    for step in range(3, 6):
+        grads = _grads(np.float64, step)
+        _set_grads(ours, grads)
+        for t, g in zip(theirs, grads):
+            t.grad = torch.tensor(g)
+        opt.step()
+        topt.step()
+    for p, t in zip(ours, theirs):
+        np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-11, atol=1e-12)
+
+
+def _grads(dtype, step):
+    rng = np.random.default_rng(2000 + step)
+    return [rng.standard_normal(s).astype(dtype) for s in SHAPES]

@@ -131,3 +131,21 @@ def test_bad_arguments():
         fit(model, loss_fn, opt, train, monitor="val_loss", progress=False)
     with pytest.raises(ValueError, match="yielded no batches"):
         fit(model, loss_fn, opt, [], progress=False)
+
+
+def test_auto_metrics_and_regression():
+    train, _ = _loaders()
+    model, loss_fn, opt = _setup()
+    h = fit(model, loss_fn, opt, train, epochs=1, progress=False)
+    assert "train_accuracy" in h  # integer labels + class scores: accuracy by default
+    nncore.manual_seed(0)
+    reg = nn.Linear(4, 1)
+    x, _ = _data()
+    y = (x[:, :1] * 2.0).astype(np.float32)
+    loader = DataLoader(TensorDataset(x, y), batch_size=32)
+    h = fit(reg, nn.MSELoss(), optim.SGD(reg.parameters(), lr=0.1), loader, epochs=3,
+            progress=False)
+    assert "train_accuracy" not in h and h["train_loss"][-1] < h["train_loss"][0]
+    h = fit(reg, nn.MSELoss(), optim.SGD(reg.parameters(), lr=0.1), loader, epochs=1,
+            metrics={"mae": lambda p, t: float(np.abs(p - t).mean())}, progress=False)
+    assert h["train_mae"][0] >= 0
