@@ -1,6 +1,9 @@
 """RMSprop and Adagrad: fused kernels against NumPy transcriptions of torch's single-tensor
 update (bit for bit), the optimizers against torch.optim trajectories, state_dict, bad input."""
 import itertools
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -128,6 +131,36 @@ def test_multi_equals_single_and_threads_agree(dtype):
     for other in results[1:]:
         for a, b in zip(results[0], other):
             np.testing.assert_array_equal(a, b)
+
+
+_SIMD_SCRIPT = """
+import hashlib, numpy as np
+from nncore._kernels import optim as K
+rng = np.random.default_rng(0)
+h = hashlib.sha256()
+for dt in (np.float32, np.float64):
+    p, g, ga, buf = (rng.standard_normal(1003).astype(dt) for _ in range(4))
+    sq = np.abs(p * g) + 1
+    K.rmsprop_step(p, g, sq, buf, ga, 1e-2, 0.9, 1e-8, 0.1, 0.9, True, True)
+    K.rmsprop_step(p, g, sq, buf, ga, 1e-2, 0.3, 1e-8, 0.0, 0.0, False, False)
+    K.adagrad_step(p, g, sq, 3, 1e-2, 0.1, 0.01, 1e-10, False)
+    h.update(p.tobytes() + sq.tobytes() + buf.tobytes() + ga.tobytes())
+print(K.dispatched_simd(), h.hexdigest())
+"""
+
+
+def test_simd_levels_give_identical_bits():
+    """No FMA contraction: every instruction set rounds exactly like the portable loop."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(nncore.__file__)))
+    out = {}
+    for level in ("portable", "avx2", "avx512"):
+        env = dict(os.environ, NNCORE_SIMD=level)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+        res = subprocess.run([sys.executable, "-c", _SIMD_SCRIPT], env=env, capture_output=True,
+                             text=True, check=True)
+        name, digest = res.stdout.split()
+        out[name] = digest
+    assert len(set(out.values())) == 1, out
 
 
 def test_kernel_bad_input():
