@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import harness  # noqa: E402
 
 FAMILIES = {"mlp": "bench_mlp", "ops": "bench_ops", "lm": "bench_lm",
-            "optim": "bench_optim"}
+            "optim": "bench_optim", "norm": "bench_norm"}
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

@@ -158,3 +158,52 @@ def test_load_torch_state_dict_and_float32_parity():
     with torch.no_grad():
         expected = theirs(torch.tensor(x)).numpy()
     np.testing.assert_allclose(ours(nncore.Tensor(x)).data, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_basic_block_matches_torch():
+    """The residual BasicBlock of examples/cifar_cnn.py (conv-BN-ReLU-conv-BN + projection
+    shortcut) gives torch's outputs and gradients for the same weights, in training mode."""
+    torch = torch_or_skip()
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "cifar_cnn.py"
+    spec = importlib.util.spec_from_file_location("cifar_cnn_example", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    ours = example.BasicBlock(3, 8, stride=2).double()
+
+    class TorchBlock(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            tnn = torch.nn
+            self.conv1 = tnn.Conv2d(3, 8, 3, stride=2, padding=1, bias=False)
+            self.bn1 = tnn.BatchNorm2d(8)
+            self.conv2 = tnn.Conv2d(8, 8, 3, padding=1, bias=False)
+            self.bn2 = tnn.BatchNorm2d(8)
+            self.shortcut = tnn.Sequential(tnn.Conv2d(3, 8, 1, stride=2, bias=False),
+                                           tnn.BatchNorm2d(8))
+
+        def forward(self, x):
+            out = torch.relu(self.bn1(self.conv1(x)))
+            return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+    theirs = TorchBlock().double()
+    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    x = rng(9).standard_normal((4, 3, 9, 9))
+    dy = rng(10).standard_normal((4, 8, 5, 5))
+    xt = torch.tensor(x, requires_grad=True)
+    yt = theirs(xt)
+    yt.backward(torch.tensor(dy))
+    xo = nncore.Tensor(x, requires_grad=True)
+    yo = ours(xo)
+    yo.backward(dy)
+    np.testing.assert_allclose(yo.data, yt.detach().numpy(), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(xo.grad.data, xt.grad.numpy(), rtol=1e-8, atol=1e-9)
+    named = dict(theirs.named_parameters())
+    for name, p in ours.named_parameters():
+        np.testing.assert_allclose(p.grad.data, named[name].grad.numpy(), rtol=1e-8, atol=1e-9,
+                                   err_msg=name)
+    for name, b in theirs.named_buffers():
+        np.testing.assert_allclose(ours.state_dict()[name].data, b.numpy(), rtol=1e-12,
+                                   atol=1e-12, err_msg=name)

@@ -183,3 +183,27 @@ def test_empty_batch_eval():
     out, _, _ = K.batch_norm_forward(x, None, None, np.zeros(3, np.float32),
                                      np.ones(3, np.float32), False)
     assert out.shape == (0, 3, 4)
+
+
+def test_benchmark_numpy_baseline_matches_kernel():
+    """benchmarks/bench_norm.py's NumPy baseline does the same work as the kernel."""
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from benchmarks.bench_norm import (
+        numpy_batch_norm_forward_backward,
+        numpy_dropout_forward_backward,
+    )
+
+    x, w, b, rm, rv, dy = _inputs((8, 4, 7, 5), np.float32)
+    rm_np, rv_np, rm_k, rv_k = rm.copy(), rv.copy(), rm.copy(), rv.copy()
+    out, dx, dw, db = numpy_batch_norm_forward_backward(x, w, b, rm_np, rv_np, dy)
+    out_k, sm, si = K.batch_norm_forward(x, w, b, rm_k, rv_k, True)
+    dx_k, dw_k, db_k = K.batch_norm_backward(dy, x, sm, si, w, True)
+    for a, e in ((out, out_k), (dx, dx_k), (dw, dw_k), (db, db_k), (rm_np, rm_k),
+                 (rv_np, rv_k)):
+        np.testing.assert_allclose(a, e, rtol=1e-4, atol=1e-4)
+    xs = np.ones(100_000, np.float32)
+    y, dxs = numpy_dropout_forward_backward(xs, xs, 0.5, np.random.default_rng(0))
+    assert set(np.unique(y)) == {0.0, 2.0} and abs((y != 0).mean() - 0.5) < 0.01
+    np.testing.assert_array_equal(y, dxs)
