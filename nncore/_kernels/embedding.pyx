@@ -24,7 +24,8 @@ from ._parallel import get_num_threads
 from ._types cimport floating
 
 cdef enum:
-    PARALLEL_MIN = 32768   # elements touched; below this a kernel runs on the calling thread
+    PARALLEL_MIN = 262144  # elements touched; below this a kernel runs on the calling thread
+                           # (a gather is memory-bound: threads only pay off for big copies)
 
 
 cdef Py_ssize_t _first_bad_id(const int64_t[::1] ids, int64_t V) noexcept nogil:
