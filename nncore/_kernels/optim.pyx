@@ -48,15 +48,13 @@ cdef extern from "optim_simd.h" nogil:
                           const nnc_optim_hyper *h, int kind)
 
 ctypedef nnc_optim_hyper Hyper
+ctypedef nnc_span Span   # one tensor of a call: its arrays, offset and own scalars (see .h)
 
 # Below this many elements in one call a parallel region costs more than it saves.
 cdef Py_ssize_t PARALLEL_MIN = 32768
 # Chunk boundaries are multiples of this many elements (64 bytes of float32): no false sharing
 # of a cache line between threads inside one tensor.
 cdef Py_ssize_t CHUNK_ALIGN = 16
-
-
-ctypedef nnc_span Span
 
 
 # ---------------------------------------------------------------------------------------------
