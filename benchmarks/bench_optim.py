@@ -4,7 +4,8 @@ Cases: one tensor of 1M and of 10M elements, and a 20-tensor model (10 x Linear(
 10 weights + 10 biases, 10.5M elements), each stepped in place with fixed gradients.
 Backends: nncore (one fused multi-tensor kernel call per step), an in-place NumPy baseline
 (what a careful NumPy programmer writes: no temporaries beyond one scratch buffer per
-tensor), torch's default CPU path (single-tensor for-loop) and torch with fused=True.
+tensor), torch's default CPU path (single-tensor for-loop) and torch with fused=True
+(backend "torch_fused", measured in the same worker process as "torch").
 GB/s counts the bytes an ideal one-pass step moves: Adam reads p, g, m, v and writes p, m, v
 (28 B/element); SGD with momentum reads p, g, buf and writes p, buf (20 B/element).
 
@@ -141,8 +142,9 @@ def optim_worker(backends: Sequence[str], threads: int, repeats: int = 7,
                 stats = harness.measure(make_step(case, backend), repeats=repeats,
                                         min_time=min_time, warmup=warmup)
                 work = float(_elements(case) * BYTES_PER_ELEMENT[case.split()[0]])
-                records.append(harness.record("optim", case, backend, threads, stats, "ms",
-                                              work=work))
+                rec = harness.record("optim", case, backend, threads, stats, "ms", work=work)
+                rec["gb_per_s"] = work / stats["median"] / 1e9  # work = ideal bytes per step
+                records.append(rec)
             except Exception:
                 records.append(harness.error_record("optim", case, backend, threads,
                                                     traceback.format_exc()))
@@ -193,11 +195,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--cases", default=None, help="comma list of cases (default: all)")
     parser.add_argument("--out", default=None, help="write records + machine info as JSON")
     args = parser.parse_args(argv)
-    backends = harness.parse_list(args.backends)
-    if backends is None:
-        backends = ["nncore", "numpy"]
-        if "torch" in harness.available_backends():
-            backends += ["torch", "torch_fused"]
+    backends = harness.parse_list(args.backends) or harness.available_backends()
+    if "torch" in backends and "torch_fused" in backends:
+        backends.remove("torch_fused")  # the torch worker measures both torch paths
     opts = harness.measure_options(args)
     cases = harness.parse_list(args.cases)
     if args.worker:

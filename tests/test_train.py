@@ -149,3 +149,22 @@ def test_auto_metrics_and_regression():
     h = fit(reg, nn.MSELoss(), optim.SGD(reg.parameters(), lr=0.1), loader, epochs=1,
             metrics={"mae": lambda p, t: float(np.abs(p - t).mean())}, progress=False)
     assert h["train_mae"][0] >= 0
+
+
+# ------------------------------------------------------------------ benchmark baseline
+def test_bench_optim_numpy_sgd_baseline_matches_nncore():
+    """benchmarks/bench_optim.py's in-place NumPy SGD computes what nncore's SGD computes."""
+    from benchmarks.bench_optim import NumpySGD, make_step
+
+    rng = np.random.default_rng(0)
+    p = rng.standard_normal(1001).astype(np.float64)
+    grads = [rng.standard_normal(1001) for _ in range(4)]
+    base = NumpySGD([p.copy()], lr=0.01, momentum=0.9)
+    param = nn.Parameter(p.copy())
+    opt = optim.SGD([param], lr=0.01, momentum=0.9)
+    for g in grads:
+        base.step([g])
+        param.grad = nncore.Tensor(g)
+        opt.step()
+    np.testing.assert_allclose(base.params[0], param.data, rtol=1e-12)
+    make_step("sgd 1M", "nncore")()  # the builders run
