@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import harness  # noqa: E402
 
-FAMILIES = {"mlp": "bench_mlp", "ops": "bench_ops", "lm": "bench_lm",
-            "optim": "bench_optim", "norm": "bench_norm"}
+FAMILIES = {"mlp": "bench_mlp", "ops": "bench_ops", "lm": "bench_lm", "conv": "bench_conv",
+            "pool": "bench_pool", "norm": "bench_norm", "optim": "bench_optim"}
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

@@ -20,6 +20,7 @@
 # chunk order afterwards, so the result is bit-identical for a fixed thread count.
 cimport numpy as cnp
 from cython.parallel cimport prange
+from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
 import numpy as np
@@ -27,10 +28,27 @@ import numpy as np
 from ._checks import check_same_dtype
 from ._parallel import get_num_threads
 
+from ._simd cimport NNCORE_SIMD_AVX512, nncore_simd_level
 from ._types cimport floating
 from .gemm cimport dgemm, sgemm
 
 cnp.import_array()
+
+
+cdef extern from "conv_im2col.h" nogil:
+    int NNCORE_CONV_SLACK   # elements im2col may write past the end of col (vector spill)
+    ctypedef struct nncore_conv_geom:
+        int64_t Cg, H, W, OH, OW, KH, KW, sh, sw, pt, pl, dh, dw
+    void nncore_im2col_f32(float* col, const float* img, const nncore_conv_geom* g, int level)
+    void nncore_im2col_f64(double* col, const double* img, const nncore_conv_geom* g,
+                           int level)
+    void nncore_col2im_add_f32(float* img, const float* col, const nncore_conv_geom* g,
+                               int level)
+    void nncore_col2im_add_f64(double* img, const double* col, const nncore_conv_geom* g,
+                               int level)
+    void nncore_row_sums_f32(float* out, const float* x, int64_t m, int64_t n, int accumulate)
+    void nncore_row_sums_f64(double* out, const double* x, int64_t m, int64_t n,
+                             int accumulate)
 
 
 cdef struct Geom:
@@ -38,6 +56,8 @@ cdef struct Geom:
     Py_ssize_t sh, sw, pt, pl, dh, dw
     Py_ssize_t G, Cg, OCg, CKK, OHW
     bint direct          # 1x1, stride 1, no padding: the input is its own col matrix
+    nncore_conv_geom cg  # the im2col view of the same geometry (conv_im2col.h)
+    int level            # SIMD level of the im2col/col2im bodies (simd.h)
 
 
 cdef inline void _gemm(bint ta, bint tb, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
@@ -49,69 +69,26 @@ cdef inline void _gemm(bint ta, bint tb, Py_ssize_t M, Py_ssize_t N, Py_ssize_t 
         dgemm(ta, tb, M, N, K, 1.0, A, lda, B, ldb, beta, C, ldc, NULL, nthreads)
 
 
-cdef inline void _ow_range(const Geom* g, Py_ssize_t kw, Py_ssize_t* lo,
-                           Py_ssize_t* hi) noexcept nogil:
-    """Output columns [lo, hi) whose input column ow*sw - pl + kw*dw lies inside [0, W)."""
-    cdef Py_ssize_t off = kw * g.dw - g.pl
-    lo[0] = 0 if off >= 0 else (-off + g.sw - 1) // g.sw
-    hi[0] = 0 if g.W - 1 - off < 0 else min(g.OW, (g.W - 1 - off) // g.sw + 1)
-    if hi[0] < lo[0]:
-        hi[0] = lo[0]
+cdef inline void _im2col(floating* col, const floating* img, const Geom* g) noexcept nogil:
+    if floating is float:
+        nncore_im2col_f32(col, img, &g.cg, g.level)
+    else:
+        nncore_im2col_f64(col, img, &g.cg, g.level)
 
 
-cdef void _im2col(floating* col,              # OUT (CKK, OHW)
-                  const floating* img,        # IN (Cg, H, W)
-                  const Geom* g) noexcept nogil:
-    cdef Py_ssize_t c, kh, kw, oh, ow, ih, lo, hi, off
-    cdef floating* dst
-    cdef const floating* src
-    for c in range(g.Cg):
-        for kh in range(g.KH):
-            for kw in range(g.KW):
-                _ow_range(g, kw, &lo, &hi)
-                off = kw * g.dw - g.pl
-                dst = col + ((c * g.KH + kh) * g.KW + kw) * g.OHW
-                for oh in range(g.OH):
-                    ih = oh * g.sh - g.pt + kh * g.dh
-                    if ih < 0 or ih >= g.H:
-                        memset(dst, 0, g.OW * sizeof(floating))
-                    else:
-                        src = img + (c * g.H + ih) * g.W + off
-                        for ow in range(lo):
-                            dst[ow] = 0
-                        if g.sw == 1:
-                            memcpy(dst + lo, src + lo, (hi - lo) * sizeof(floating))
-                        else:
-                            for ow in range(lo, hi):
-                                dst[ow] = src[ow * g.sw]
-                        for ow in range(hi, g.OW):
-                            dst[ow] = 0
-                    dst += g.OW
+cdef inline void _col2im_add(floating* img, const floating* col, const Geom* g) noexcept nogil:
+    if floating is float:
+        nncore_col2im_add_f32(img, col, &g.cg, g.level)
+    else:
+        nncore_col2im_add_f64(img, col, &g.cg, g.level)
 
 
-cdef void _col2im_add(floating* img,          # IN/OUT (Cg, H, W), accumulated into
-                      const floating* col,    # IN (CKK, OHW)
-                      const Geom* g) noexcept nogil:
-    cdef Py_ssize_t c, kh, kw, oh, ow, ih, lo, hi, off
-    cdef const floating* s
-    cdef floating* d
-    for c in range(g.Cg):
-        for kh in range(g.KH):
-            for kw in range(g.KW):
-                _ow_range(g, kw, &lo, &hi)
-                off = kw * g.dw - g.pl
-                s = col + ((c * g.KH + kh) * g.KW + kw) * g.OHW
-                for oh in range(g.OH):
-                    ih = oh * g.sh - g.pt + kh * g.dh
-                    if ih >= 0 and ih < g.H:
-                        d = img + (c * g.H + ih) * g.W + off
-                        if g.sw == 1:
-                            for ow in range(lo, hi):
-                                d[ow] += s[ow]
-                        else:
-                            for ow in range(lo, hi):
-                                d[ow * g.sw] += s[ow]
-                    s += g.OW
+cdef inline void _row_sums(floating* out, const floating* x, Py_ssize_t m, Py_ssize_t n,
+                           bint accumulate) noexcept nogil:
+    if floating is float:
+        nncore_row_sums_f32(out, x, m, n, accumulate)
+    else:
+        nncore_row_sums_f64(out, x, m, n, accumulate)
 
 
 cdef void _forward_chunk(floating* out, floating* col, const floating* inp,
@@ -138,13 +115,13 @@ cdef void _forward_chunk(floating* out, floating* col, const floating* inp,
 
 
 cdef void _conv_forward(floating* out,          # OUT (N, OC, OH, OW)
-                        floating* col,          # SCRATCH (nparts, CKK, OHW)
+                        floating* col,          # SCRATCH (nparts, CKK*OHW + slack)
                         const floating* inp,    # IN (N, C, H, W)
                         const floating* weight, # IN (OC, Cg, KH, KW)
                         const floating* bias,   # IN (OC,) or NULL
                         const Geom* g, int nparts, int inner) noexcept nogil:
     cdef Py_ssize_t chunk = (g.N + nparts - 1) // nparts
-    cdef Py_ssize_t colsize = 0 if g.direct else g.CKK * g.OHW
+    cdef Py_ssize_t colsize = 0 if g.direct else g.CKK * g.OHW + NNCORE_CONV_SLACK
     cdef int t
     if nparts == 1:
         _forward_chunk(out, col, inp, weight, bias, g, 0, g.N, inner)
@@ -165,7 +142,6 @@ cdef void _backward_chunk(floating* dinp, floating* dw, floating* db, floating* 
     cdef const floating* dO
     cdef const floating* w
     cdef floating* dimg
-    cdef double s
     if hi <= lo:
         if dw != NULL:
             memset(dw, 0, g.OC * g.CKK * sizeof(floating))
@@ -194,15 +170,7 @@ cdef void _backward_chunk(floating* dinp, floating* dw, floating* db, floating* 
                     memset(dimg, 0, g.Cg * g.H * g.W * sizeof(floating))
                     _col2im_add(dimg, dcol, g)
         if db != NULL:
-            for o in range(g.OC):
-                dO = dout + (n * g.OC + o) * g.OHW
-                s = 0
-                for i in range(g.OHW):
-                    s += dO[i]
-                if n == lo:
-                    db[o] = <floating>s
-                else:
-                    db[o] += <floating>s
+            _row_sums(db, dout + n * g.OC * g.OHW, g.OC, g.OHW, n != lo)
 
 
 cdef void _conv_backward(floating* dinp,        # OUT (N, C, H, W) or NULL
@@ -210,14 +178,14 @@ cdef void _conv_backward(floating* dinp,        # OUT (N, C, H, W) or NULL
                          floating* dbias,       # OUT (OC,) or NULL
                          floating* dw_part,     # SCRATCH (nparts, OC*CKK) (nparts > 1)
                          floating* db_part,     # SCRATCH (nparts, OC) (nparts > 1)
-                         floating* col,         # SCRATCH (nparts, CKK, OHW)
-                         floating* dcol,        # SCRATCH (nparts, CKK, OHW)
+                         floating* col,         # SCRATCH (nparts, CKK*OHW + slack)
+                         floating* dcol,        # SCRATCH (nparts, CKK*OHW + slack)
                          const floating* dout,  # IN (N, OC, OH, OW)
                          const floating* inp,   # IN (N, C, H, W)
                          const floating* weight,  # IN (OC, Cg, KH, KW)
                          const Geom* g, int nparts, int inner) noexcept nogil:
     cdef Py_ssize_t chunk = (g.N + nparts - 1) // nparts
-    cdef Py_ssize_t colsize = 0 if g.direct else g.CKK * g.OHW
+    cdef Py_ssize_t colsize = 0 if g.direct else g.CKK * g.OHW + NNCORE_CONV_SLACK
     cdef Py_ssize_t wsize = g.OC * g.CKK, i
     cdef int t
     if nparts == 1:
@@ -321,7 +289,9 @@ def _geometry(inp, weight, stride, padding, dilation, groups):
     direct = KH == 1 and KW == 1 and sh == 1 and sw == 1 and pt + pb + pl + pr == 0
     g = dict(N=N, C=C, H=H, W=W, OC=OC, OH=OH, OW=OW, KH=KH, KW=KW, sh=sh, sw=sw, pt=pt,
              pl=pl, dh=dh, dw=dw, G=G, Cg=Cg, OCg=OC // G, CKK=Cg * KH * KW, OHW=OH * OW,
-             direct=direct)
+             direct=direct, level=nncore_simd_level())
+    g["cg"] = dict(Cg=Cg, H=H, W=W, OH=OH, OW=OW, KH=KH, KW=KW, sh=sh, sw=sw, pt=pt, pl=pl,
+                   dh=dh, dw=dw)
     return g, inp.dtype
 
 
@@ -359,7 +329,7 @@ def conv2d_forward(inp, weight, bias=None, stride=1, padding=0, dilation=1, grou
         out[...] = 0 if bias is None else bias[:, None, None]
         return out
     nparts, inner = _parts(g.N, get_num_threads())
-    col = np.empty(0 if g.direct else nparts * g.CKK * g.OHW, dt)
+    col = np.empty(0 if g.direct else nparts * (g.CKK * g.OHW + NNCORE_CONV_SLACK), dt)
     cdef void* po = _ptr(out)
     cdef void* pc = _ptr(col)
     cdef void* pi = _ptr(inp)
@@ -402,7 +372,7 @@ def conv2d_backward(dout, inp, weight, stride=1, padding=0, dilation=1, groups=1
                 a[...] = 0
         return dinp, dweight, dbias
     nparts, inner = _parts(g.N, get_num_threads())
-    ncol = 0 if g.direct else nparts * g.CKK * g.OHW
+    ncol = 0 if g.direct else nparts * (g.CKK * g.OHW + NNCORE_CONV_SLACK)
     col = np.empty(ncol if need_dweight else 0, dt)
     dcol = np.empty(ncol if need_dinp else 0, dt)
     dw_part = np.empty(nparts * g.OC * g.CKK if (need_dweight and nparts > 1) else 0, dt)
@@ -432,7 +402,9 @@ def conv2d_backward(dout, inp, weight, stride=1, padding=0, dilation=1, groups=1
 
 
 def dispatched_simd() -> str:
-    """The SIMD path of the GEMM the convolution runs on."""
+    """The SIMD paths taken: im2col/col2im bodies, and the GEMM the convolution runs on."""
     from .gemm import dispatched_simd as gemm_simd
 
-    return f"via gemm: {gemm_simd()}"
+    level = nncore_simd_level()
+    im2col = "avx512" if level >= NNCORE_SIMD_AVX512 else "portable"
+    return f"im2col {im2col}; gemm {gemm_simd()}"

@@ -184,3 +184,20 @@ def test_empty_batch():
     dx, dw, db = K.conv2d_backward(np.zeros((0, 4, 3, 3)), np.zeros((0, 3, 5, 5)),
                                    np.ones((4, 3, 3, 3)))
     assert dx.shape == (0, 3, 5, 5) and not dw.any() and not db.any()
+
+
+def test_numpy_benchmark_baseline_matches_kernel():
+    """benchmarks/baseline_conv.py computes the same conv forward/backward (equal work)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from benchmarks import baseline_conv as bc
+
+    r = np.random.default_rng(5)
+    x, w, b = r.standard_normal((3, 4, 9, 9)), r.standard_normal((5, 4, 3, 3)), r.standard_normal(5)
+    dout = r.standard_normal((3, 5, 9, 9))
+    out, dx, dw, db = bc.conv2d_forward_backward(x, w, b, dout, 1, 1)
+    np.testing.assert_allclose(out, K.conv2d_forward(x, w, b, 1, 1), rtol=1e-10)
+    for got, want in zip((dx, dw, db), K.conv2d_backward(dout, x, w, 1, 1)):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)

@@ -187,3 +187,21 @@ def test_threads_equal():
 def test_bad_input(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
+
+
+def test_numpy_benchmark_baseline_matches_kernel():
+    """benchmarks/baseline_conv.py's max pooling equals the kernel (forward and backward)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from benchmarks import baseline_conv as bc
+
+    r = np.random.default_rng(7)
+    x = r.standard_normal((2, 3, 8, 6))
+    dout = r.standard_normal((2, 3, 4, 3))
+    out, dx = bc.maxpool2d_forward_backward(x, dout, 2)
+    kout, idx = K.maxpool2d_forward(x, 2)
+    np.testing.assert_array_equal(out, kout)
+    np.testing.assert_array_equal(dx, K.maxpool2d_backward(dout, idx, x.shape))
+    np.testing.assert_allclose(bc.avgpool2d_forward(x, 2), K.avgpool2d_forward(x, 2))
