@@ -239,8 +239,11 @@ def load_metadata(path: str | os.PathLike) -> dict[str, str]:
 def _encode(obj: Any, where: str, tensors: dict[str, np.ndarray]) -> Any:
     """JSON-able form of a nested state; arrays go to `tensors` under the name `where`."""
     if isinstance(obj, (Tensor, np.ndarray)):
-        tensors[where] = _as_array(where, obj)
-        return {"__tensor__": where}
+        name, n = where, 1
+        while name in tensors:  # e.g. keys "a.b" and "a" -> "b" both map to "a.b"
+            name, n = f"{where}#{n}", n + 1
+        tensors[name] = _as_array(where, obj)
+        return {"__tensor__": name}
     if isinstance(obj, np.generic):
         return obj.item()
     if obj is None or isinstance(obj, (bool, int, float, str)):

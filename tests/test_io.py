@@ -339,3 +339,15 @@ def test_tampered_checkpoint_state_and_deep_json(tmp_path):
     path.write_bytes(struct.pack("<Q", len(deep)) + deep)
     with pytest.raises(ValueError, match="not valid UTF-8 JSON"):
         nncore.load(path)
+
+
+def test_checkpoint_extra_round_trips_awkward_structures(tmp_path):
+    extra = {"a.b": np.ones(2), "a": {"b": np.zeros(3)}, 3: "int key", "__x": (1, [2.5, None]),
+             ("t", 1): True, "inf": float("inf"), "big": 2 ** 100}
+    path = tmp_path / "e.safetensors"
+    nio.save_checkpoint(path, rng=False, extra=extra)
+    got = nio.load_checkpoint(path)["extra"]
+    np.testing.assert_array_equal(got["a.b"], np.ones(2))
+    np.testing.assert_array_equal(got["a"]["b"], np.zeros(3))
+    assert got[3] == "int key" and got["__x"] == (1, [2.5, None]) and got[("t", 1)] is True
+    assert got["inf"] == float("inf") and got["big"] == 2 ** 100
