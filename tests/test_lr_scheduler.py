@@ -113,6 +113,10 @@ CASES = {
     "onecycle3": (lambda m, o: m.OneCycleLR(o, max_lr=0.5, epochs=4, steps_per_epoch=10,
                                             anneal_strategy="linear", three_phase=True),
                   "adam", 40),
+    "constant": (lambda m, o: m.ConstantLR(o, factor=0.25, total_iters=4), "sgd", 8),
+    "polynomial": (lambda m, o: m.PolynomialLR(o, total_iters=6, power=2.0), "sgd", 9),
+    "warm_restarts": (lambda m, o: m.CosineAnnealingWarmRestarts(o, T_0=3, T_mult=2,
+                                                                  eta_min=0.001), "sgd", 25),
     "chained": (lambda m, o: m.ChainedScheduler([m.ExponentialLR(o, gamma=0.9),
                                                  m.StepLR(o, step_size=4, gamma=0.5)]),
                 "sgd", 12),
@@ -157,7 +161,7 @@ def test_reduce_on_plateau_matches_torch():
 
 # ------------------------------------------------------------------------------ state_dict
 @pytest.mark.parametrize("name", ["step", "multistep", "cosine", "onecycle", "lambda",
-                                  "chained"])
+                                  "chained", "warm_restarts", "polynomial"])
 def test_state_dict_resume(name):
     make, kind, n = CASES[name]
     opt = _opt(kind)
@@ -225,3 +229,21 @@ def test_bad_arguments():
     plain = optim.Adagrad([Parameter(np.zeros(1))])
     with pytest.raises(ValueError, match="must support momentum"):
         S.OneCycleLR(plain, max_lr=0.1, total_steps=10)
+
+
+def test_new_closed_forms_and_fractional_restart_epochs():
+    opt = _opt()
+    traj = _trajectory(S.PolynomialLR(opt, total_iters=4, power=2.0), opt, 6)
+    np.testing.assert_allclose(traj[:, 0], [0.1 * (1 - min(e, 4) / 4) ** 2 for e in range(7)],
+                               atol=1e-15)
+    opt = _opt()
+    traj = _trajectory(S.ConstantLR(opt, factor=0.5, total_iters=2), opt, 4)
+    np.testing.assert_allclose(traj[:, 0], [0.05, 0.05, 0.1, 0.1, 0.1])
+    torch = pytest.importorskip("torch")
+    opt, topt = _opt(), _torch_opt(torch, "sgd")
+    ours = S.CosineAnnealingWarmRestarts(opt, T_0=2, T_mult=3)
+    theirs = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(topt, T_0=2, T_mult=3)
+    for epoch in [0.5, 1.7, 2.0, 5.3, 9.9, 0.2]:
+        ours.step(epoch)
+        theirs.step(epoch)
+        assert ours.get_last_lr() == pytest.approx(theirs.get_last_lr(), rel=1e-13)
