@@ -115,3 +115,30 @@ def test_vocabulary_basics():
         v.encode(["q"])
     with pytest.raises(KeyError, match="unknown-word token"):
         v.encode(["q"], unk="<unk>")
+
+
+def _example():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "text_lstm.py"
+    spec = importlib.util.spec_from_file_location("text_lstm_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("extra", [[], ["--tied"], ["--char", "--sample-length", "30"]])
+def test_text_lstm_example_smoke(extra, capsys):
+    ex = _example()
+    result = ex.main(["--emsize", "8", "--nhid", "8", "--epochs", "1", "--max-batches", "3",
+                      "--log-interval", "0", "--bptt", "10", "--eval-batch-size", "40",
+                      *extra])
+    (row,) = result["history"]
+    assert np.isfinite(row["valid_ppl"]) and row["tokens_per_s"] > 0
+    out = capsys.readouterr().out
+    assert "valid ppl" in out
+    if "--char" in extra:
+        assert "sample:" in out
+    else:
+        assert np.isfinite(row["test_ppl"])
