@@ -93,7 +93,8 @@ class Trainer:
         monitor: the history key watched for early stopping and the best checkpoint
             ("val_loss" by default, "train_loss" without validation data).
         mode: "min" or "max" for `monitor`.
-        early_stopping_patience: stop after this many epochs without improvement.
+        early_stopping_patience: stop once this many epochs in a row did not improve
+            `monitor` (as Keras' and Lightning's EarlyStopping).
         checkpoint_path: save a checkpoint (model, optimizer, scheduler, RNG, history) here
             whenever the monitored value improves.
         progress: show tqdm bars (or one printed line per epoch without tqdm).
@@ -156,7 +157,8 @@ class Trainer:
                 if self.metrics:
                     o, t = _array(out), _array(y)
                     if self._labels_only and o.ndim == t.ndim + 1:
-                        o = np.argmax(o, axis=-1)  # labels suffice: keep N ints, not N*C
+                        # labels suffice: keep N ints, not N*C floats (flat: any seq length)
+                        o, t = np.argmax(o, axis=-1).reshape(-1), t.reshape(-1)
                     outputs.append(np.array(o, copy=True))
                     targets.append(np.array(t, copy=True))
                 if bar is not None:
@@ -243,7 +245,7 @@ class Trainer:
             else:
                 bad_epochs += 1
                 if self.early_stopping_patience is not None and \
-                        bad_epochs > self.early_stopping_patience:
+                        bad_epochs >= self.early_stopping_patience:
                     if self.progress:
                         print(f"early stopping: {monitor} did not improve for {bad_epochs} "
                               "epochs", file=sys.stderr)

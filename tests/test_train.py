@@ -87,7 +87,7 @@ def test_early_stopping_and_best_checkpoint(tmp_path):
     path = str(tmp_path / "best.safetensors")
     h = fit(model, loss_fn, opt, train, val, epochs=10, early_stopping_patience=2,
             checkpoint_path=path, progress=False)
-    assert h["epoch"] == [1, 2, 3, 4]
+    assert h["epoch"] == [1, 2, 3]  # epochs 2 and 3 did not improve: stop
     info = load_checkpoint(path, model=model, optimizer=opt)
     assert info["epoch"] == 1 and info["extra"]["monitor"] == "val_loss"
     assert info["extra"]["history"]["epoch"] == [1]
