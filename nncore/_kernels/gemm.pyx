@@ -36,7 +36,7 @@ cdef extern from "gemm_kernels.h" nogil:
         int act
         const nncore_gemm_impl_s* impl
         int64_t mc, kc, nc
-        int direct, split_n, nparts
+        int direct, split_n, nparts, shared_b
     ctypedef struct nncore_gemm_args_d:
         int trans_a, trans_b
         int64_t M, N, K
@@ -51,14 +51,16 @@ cdef extern from "gemm_kernels.h" nogil:
         int act
         const nncore_gemm_impl_s* impl
         int64_t mc, kc, nc
-        int direct, split_n, nparts
+        int direct, split_n, nparts, shared_b
     int nncore_gemm_plan_s(nncore_gemm_args_s* p, int nthreads)
-    void nncore_gemm_part_s(const nncore_gemm_args_s* p, int part)
+    void nncore_gemm_execute_s(const nncore_gemm_args_s* p)
     int nncore_gemm_plan_d(nncore_gemm_args_d* p, int nthreads)
-    void nncore_gemm_part_d(const nncore_gemm_args_d* p, int part)
+    void nncore_gemm_execute_d(const nncore_gemm_args_d* p)
     int nncore_gemm_level_cap
     int64_t nncore_gemm_override_mc, nncore_gemm_override_kc, nncore_gemm_override_nc
     int nncore_gemm_force_path
+    int nncore_gemm_allow_shared
+    int nncore_gemm_allow_tkr
     int nncore_gemm_level()
     const char* nncore_gemm_level_name()
 
@@ -76,7 +78,6 @@ cdef void sgemm_ex(bint trans_a, bint trans_b, Py_ssize_t M, Py_ssize_t N, Py_ss
                    float beta, float* C, Py_ssize_t ldc, const float* bias, int activation,
                    int nthreads) noexcept nogil:
     cdef nncore_gemm_args_s p
-    cdef int nparts, t
     p.trans_a = trans_a
     p.trans_b = trans_b
     p.M = M
@@ -92,12 +93,8 @@ cdef void sgemm_ex(bint trans_a, bint trans_b, Py_ssize_t M, Py_ssize_t N, Py_ss
     p.ldc = ldc
     p.bias = bias
     p.act = activation if GEMM_ACT_NONE <= activation <= GEMM_ACT_GELU_TANH else GEMM_ACT_NONE
-    nparts = nncore_gemm_plan_s(&p, nthreads)
-    if nparts == 1:
-        nncore_gemm_part_s(&p, 0)
-    elif nparts > 1:
-        for t in prange(nparts, schedule='static', num_threads=nparts):
-            nncore_gemm_part_s(&p, t)
+    nncore_gemm_plan_s(&p, nthreads)
+    nncore_gemm_execute_s(&p)
 
 
 cdef void dgemm(bint trans_a, bint trans_b, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
@@ -113,7 +110,6 @@ cdef void dgemm_ex(bint trans_a, bint trans_b, Py_ssize_t M, Py_ssize_t N, Py_ss
                    double beta, double* C, Py_ssize_t ldc, const double* bias, int activation,
                    int nthreads) noexcept nogil:
     cdef nncore_gemm_args_d p
-    cdef int nparts, t
     p.trans_a = trans_a
     p.trans_b = trans_b
     p.M = M
@@ -129,12 +125,8 @@ cdef void dgemm_ex(bint trans_a, bint trans_b, Py_ssize_t M, Py_ssize_t N, Py_ss
     p.ldc = ldc
     p.bias = bias
     p.act = activation if GEMM_ACT_NONE <= activation <= GEMM_ACT_GELU_TANH else GEMM_ACT_NONE
-    nparts = nncore_gemm_plan_d(&p, nthreads)
-    if nparts == 1:
-        nncore_gemm_part_d(&p, 0)
-    elif nparts > 1:
-        for t in prange(nparts, schedule='static', num_threads=nparts):
-            nncore_gemm_part_d(&p, t)
+    nncore_gemm_plan_d(&p, nthreads)
+    nncore_gemm_execute_d(&p)
 
 
 # ------------------------------------------------------------------------ validation helpers
@@ -400,9 +392,17 @@ def _set_blocking_for_testing(int mc=0, int kc=0, int nc=0) -> None:
 
 
 def _force_path_for_testing(str path="auto") -> None:
-    """Force the "packed" or "direct" (no packing) path; "auto" restores the heuristic."""
-    global nncore_gemm_force_path
-    nncore_gemm_force_path = {"auto": 0, "packed": 1, "direct": 2}[path]
+    """Force the "packed" or "direct" (no packing) path, or "direct_rows": direct without the
+    column-vector kernel for thin panels; "auto" restores the heuristic."""
+    global nncore_gemm_force_path, nncore_gemm_allow_tkr
+    nncore_gemm_force_path = {"auto": 0, "packed": 1, "direct": 2, "direct_rows": 2}[path]
+    nncore_gemm_allow_tkr = path != "direct_rows"
+
+
+def _set_shared_packing_for_testing(bint allow=True) -> None:
+    """Allow (default) or forbid the threads' shared op(B) packing, to compare both."""
+    global nncore_gemm_allow_shared
+    nncore_gemm_allow_shared = allow
 
 
 def _plan_for_testing(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, dtype=np.float32,
@@ -416,10 +416,10 @@ def _plan_for_testing(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, dtype=np.float32
         return dict(kernel=ps.impl.name.decode(), mr=ps.impl.mr, nr=ps.impl.nr,
                     direct=bool(ps.direct),
                     split="N" if ps.split_n else "M", nparts=ps.nparts, mc=ps.mc, kc=ps.kc,
-                    nc=ps.nc)
+                    nc=ps.nc, shared_b=bool(ps.shared_b))
     pd.M, pd.N, pd.K = M, N, K
     nncore_gemm_plan_d(&pd, nthreads)
     return dict(kernel=pd.impl.name.decode(), mr=pd.impl.mr, nr=pd.impl.nr,
                 direct=bool(pd.direct),
                 split="N" if pd.split_n else "M", nparts=pd.nparts, mc=pd.mc, kc=pd.kc,
-                nc=pd.nc)
+                nc=pd.nc, shared_b=bool(pd.shared_b))

@@ -7,7 +7,9 @@
  *  - direct (small matrices): no K blocking; op(A) is read in place (any row/column stride)
  *    and op(B) too when its rows are contiguous; otherwise op(B) is packed once.
  * Work is split between threads along M or N on micro-tile boundaries (see file header of
- * gemm_kernels.h for why this keeps results bit-identical for any thread count). */
+ * gemm_kernels.h for why this keeps results bit-identical for any thread count). On the packed
+ * path split along M, the threads pack each op(B) panel once, together (shared_b; barriers
+ * around the panel), instead of each packing its own copy. */
 
 #define GD_CAT_(a, b) a##_##b
 #define GD_CAT(a, b) GD_CAT_(a, b)
@@ -28,10 +30,20 @@ typedef struct {
     void (*ukr_narrow)(int64_t m, int64_t n, int64_t kc, const GD_T *a, int64_t rs_a,
                        int64_t cs_a, const GD_T *b, int64_t rs_b, GD_T *c, int64_t ldc,
                        const GD_EPI *e, const GD_T *bias);
+    /* the same with NR/4 columns (256-bit vectors at the AVX-512 level), or NULL */
+    void (*ukr_quarter)(int64_t m, int64_t n, int64_t kc, const GD_T *a, int64_t rs_a,
+                        int64_t cs_a, const GD_T *b, int64_t rs_b, GD_T *c, int64_t ldc,
+                        const GD_EPI *e, const GD_T *bias);
     void (*pack_a)(int64_t mc, int64_t kc, const GD_T *a, int64_t rs_a, int64_t cs_a,
                    GD_T *ap);
     void (*pack_b)(int64_t kc, int64_t nc, const GD_T *b, int64_t rs_b, int64_t cs_b,
                    GD_T *bp);
+    /* column-vector kernel for panels of <= 8 columns on tw rows (packs op(A) into abuf,
+     * tw * K elements), or NULL */
+    void (*ukr_t)(int64_t m, int64_t n, int64_t kc, const GD_T *a, int64_t rs_a, int64_t cs_a,
+                  const GD_T *b, int64_t rs_b, GD_T *c, int64_t ldc, const GD_EPI *e,
+                  const GD_T *bias, GD_T *abuf);
+    int64_t tw;
 } GD_IMPL;
 
 /* The problem, plus the plan filled in by nncore_gemm_plan_<s|d>. */
@@ -53,6 +65,7 @@ typedef struct {
     int direct;  /* 1: direct path, 0: packed path */
     int split_n; /* 1: parts split N, 0: parts split M */
     int nparts;
+    int shared_b; /* packed, split M: the threads pack each op(B) panel once, together */
 } GD_ARGS;
 
 /* Block sizes, tuned on Zen 4 (32 KiB L1d, 1 MiB L2, 32 MiB L3): an MC x KC block of A takes
@@ -61,24 +74,40 @@ typedef struct {
 #define GD_F32 (sizeof(GD_T) == 4)
 static const GD_IMPL GD_FN(nncore_gemm_impls)[3] = {
     {"portable", 4, 8, 128, 256, 2048, GD_CAT(gemm_ukr_packed, GD_CAT(portable, GD_SFX)),
-     GD_CAT(gemm_ukr_strided, GD_CAT(portable, GD_SFX)), 0,
+     GD_CAT(gemm_ukr_strided, GD_CAT(portable, GD_SFX)), 0, 0,
      GD_CAT(gemm_pack_a, GD_CAT(portable, GD_SFX)),
-     GD_CAT(gemm_pack_b, GD_CAT(portable, GD_SFX))},
+     GD_CAT(gemm_pack_b, GD_CAT(portable, GD_SFX)), 0, 0},
 #if NNCORE_X86
     {"avx2+fma", 6, GD_F32 ? 16 : 8, GD_F32 ? 72 : 48, 512, 4096,
      GD_CAT(gemm_ukr_packed, GD_CAT(avx2, GD_SFX)), GD_CAT(gemm_ukr_strided, GD_CAT(avx2, GD_SFX)),
-     GD_CAT(gemm_ukr_strided, GD_CAT(avx2n, GD_SFX)),
-     GD_CAT(gemm_pack_a, GD_CAT(avx2, GD_SFX)), GD_CAT(gemm_pack_b, GD_CAT(avx2, GD_SFX))},
+     GD_CAT(gemm_ukr_strided, GD_CAT(avx2n, GD_SFX)), 0,
+     GD_CAT(gemm_pack_a, GD_CAT(avx2, GD_SFX)), GD_CAT(gemm_pack_b, GD_CAT(avx2, GD_SFX)), 0,
+     0},
     {"avx512", 14, GD_F32 ? 32 : 16, GD_F32 ? 168 : 112, 512, 4096,
      GD_CAT(gemm_ukr_packed, GD_CAT(avx512, GD_SFX)),
      GD_CAT(gemm_ukr_strided, GD_CAT(avx512, GD_SFX)),
      GD_CAT(gemm_ukr_strided, GD_CAT(avx512n, GD_SFX)),
-     GD_CAT(gemm_pack_a, GD_CAT(avx512, GD_SFX)), GD_CAT(gemm_pack_b, GD_CAT(avx512, GD_SFX))},
+     GD_CAT(gemm_ukr_strided, GD_CAT(avx512q, GD_SFX)),
+     GD_CAT(gemm_pack_a, GD_CAT(avx512, GD_SFX)), GD_CAT(gemm_pack_b, GD_CAT(avx512, GD_SFX)),
+     GD_CAT(gemm_tkr, GD_CAT(avx512q, GD_SFX)), GD_F32 ? 24 : 12},
 #else
     {0}, {0},
 #endif
 };
 #undef GD_F32
+
+typedef void (*GD_FN(nncore_gemm_ukr_fn))(int64_t m, int64_t n, int64_t kc, const GD_T *a,
+                                          int64_t rs_a, int64_t cs_a, const GD_T *b,
+                                          int64_t rs_b, GD_T *c, int64_t ldc, const GD_EPI *e,
+                                          const GD_T *bias);
+
+/* The thinnest strided kernel that covers a panel of n columns, or NULL for the full one. */
+static inline GD_FN(nncore_gemm_ukr_fn) GD_FN(nncore_gemm_thin)(const GD_IMPL *impl,
+                                                                int64_t n) {
+    if (impl->ukr_quarter && 4 * n <= impl->nr && nncore_gemm_has_vl()) return impl->ukr_quarter;
+    if (impl->ukr_narrow && 2 * n <= impl->nr) return impl->ukr_narrow;
+    return 0;
+}
 
 /* Per-thread packing buffer, grown on demand and kept for the thread's lifetime (OpenMP
  * reuses its threads, so steady-state calls allocate nothing). */
@@ -121,12 +150,20 @@ static int GD_FN(nncore_gemm_plan)(GD_ARGS *p, int nthreads) {
     p->nc = GD_FN(nncore_gemm_round_up)(p->nc, impl->nr);
     p->split_n = 1;
     p->nparts = 1;
+    p->shared_b = 0;
     if (p->M <= 0 || p->N <= 0) return p->nparts = 0;
     if (p->K <= 0) { p->direct = 1; return 1; }
 
-    /* direct when everything fits comfortably in L2 and K needs no blocking */
-    const int64_t bytes = (p->M * p->K + p->K * p->N) * (int64_t)sizeof(GD_T);
-    int direct = bytes <= ((int64_t)768 << 10) && p->K <= 1024;
+    /* direct when K needs no blocking and either everything fits comfortably in L2, or op(A)
+     * is small enough to be re-read from L2 for every column panel (few rows: packing A would
+     * cost more than it saves), or there are at most two column panels (A is read once or
+     * twice); a transposed op(B) is packed whole, so it must stay small */
+    const int64_t size = (int64_t)sizeof(GD_T);
+    const int64_t a_bytes = p->M * p->K * size, b_bytes = p->K * p->N * size;
+    int direct = p->K <= 1024 &&
+                 (a_bytes + b_bytes <= ((int64_t)768 << 10) ||
+                  ((a_bytes <= ((int64_t)128 << 10) || p->N <= 2 * impl->nr) &&
+                   (!p->trans_b || b_bytes <= ((int64_t)1 << 20))));
     if (nncore_gemm_force_path == NNCORE_GEMM_PATH_PACKED) direct = 0;
     if (nncore_gemm_force_path == NNCORE_GEMM_PATH_DIRECT) direct = 1;
     p->direct = direct;
@@ -138,13 +175,19 @@ static int GD_FN(nncore_gemm_plan)(GD_ARGS *p, int nthreads) {
     if (nt < 1) nt = 1;
     const int64_t tm = (p->M + impl->mr - 1) / impl->mr, tn = (p->N + impl->nr - 1) / impl->nr;
     if (nt > 1) {
-        /* split the dimension that gives the smallest per-thread share of tiles */
+        /* split the dimension that gives the smallest per-thread share of tiles; on the packed
+         * path prefer M (within 5%): its threads share one packed copy of each op(B) panel,
+         * while split N makes every thread pack all of op(A) */
         int64_t cost_n = (tn + nt - 1) / nt * tm, cost_m = (tm + nt - 1) / nt * tn;
-        p->split_n = cost_n <= cost_m;
+        p->split_n = direct || !nncore_gemm_allow_shared ? cost_n <= cost_m
+                                                          : 20 * cost_n < 19 * cost_m;
         int64_t tiles = p->split_n ? tn : tm;
         if (nt > tiles) nt = (int)tiles;
     }
     p->nparts = nt;
+#if NNCORE_HAVE_OPENMP
+    p->shared_b = nt > 1 && !direct && !p->split_n && nncore_gemm_allow_shared;
+#endif
     return nt;
 }
 
@@ -188,12 +231,20 @@ static void GD_FN(nncore_gemm_direct)(const GD_ARGS *p, int64_t m0, int64_t m1, 
     const int64_t MR = impl->mr, NR = impl->nr, K = p->K;
     const int64_t rs_a = p->trans_a ? 1 : p->lda, cs_a = p->trans_a ? p->lda : 1;
     GD_EPI e = {p->alpha, p->beta, 1, 1, p->act};
-    GD_T *bp = 0;
-    if (p->trans_b || (n1 - n0) % NR != 0) {
+    GD_T *bp = 0, *abuf = 0;
+    /* the column-vector kernel serves a last panel of <= 4 columns of a tall product (measured
+     * on Zen 4: 1.5-1.7x the row-broadcast kernels at 1-2 columns, even at 4, behind at 6-8) */
+    const int64_t n_last = (n1 - n0) % NR;
+    const int use_t = impl->ukr_t && nncore_gemm_allow_tkr && nncore_gemm_has_vl() &&
+                      n_last > 0 && n_last <= 4 && m1 - m0 >= impl->tw;
+    if (p->trans_b || n_last != 0) {
         /* op(B) columns are strided (or the last panel is partial): pack this part's op(B)
          * columns once, zero-padded to whole NR panels */
-        bp = GD_FN(nncore_gemm_buffer)((size_t)(K * GD_FN(nncore_gemm_round_up)(n1 - n0, NR)));
+        const size_t bsize = (size_t)GD_FN(nncore_gemm_round_up)(
+            K * GD_FN(nncore_gemm_round_up)(n1 - n0, NR), 16);
+        bp = GD_FN(nncore_gemm_buffer)(bsize + (use_t ? (size_t)(impl->tw * K) : 0));
         if (!bp) { GD_FN(nncore_gemm_naive)(p, m0, m1, n0, n1); return; }
+        abuf = bp + bsize;
         if (p->trans_b) {
             impl->pack_b(K, n1 - n0, p->B + n0 * p->ldb, 1, p->ldb, bp);
         } else {
@@ -214,12 +265,34 @@ static void GD_FN(nncore_gemm_direct)(const GD_ARGS *p, int64_t m0, int64_t m1, 
             rs_b = p->ldb;
         }
         const GD_T *bias = p->bias ? p->bias + j : 0;
-        const int narrow = impl->ukr_narrow && 2 * n <= NR;
+        if (use_t && n <= 4) {
+            const int64_t TW = impl->tw;
+            for (int64_t i = m0; i < m1; i += TW) {
+                const int64_t m = m1 - i < TW ? m1 - i : TW;
+                if (!p->trans_a && i + 3 * TW <= m1) { /* A streams: prefetch 2 panels ahead */
+                    const char *nx = (const char *)(p->A + (i + 2 * TW) * rs_a);
+                    const int64_t bytes = (int64_t)sizeof(GD_T) * ((TW - 1) * rs_a + K);
+                    for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch(nx + o, 0, 3);
+                }
+                impl->ukr_t(m, n, K, p->A + i * rs_a, rs_a, cs_a, b, rs_b,
+                            p->C + i * p->ldc + j, p->ldc, &e, bias, abuf);
+            }
+            continue;
+        }
+        GD_FN(nncore_gemm_ukr_fn) ukr = GD_FN(nncore_gemm_thin)(impl, n);
+        if (!ukr) ukr = impl->ukr_strided;
+        /* A streamed from memory (one pass, few columns): prefetch the rows two tiles ahead,
+         * which the hardware prefetcher tracks poorly as MR interleaved streams */
+        const int stream_a = !p->trans_a && n1 - n0 <= NR && K * rs_a >= 0;
         for (int64_t i = m0; i < m1; i += MR) {
             const int64_t m = m1 - i < MR ? m1 - i : MR;
-            (narrow ? impl->ukr_narrow : impl->ukr_strided)(m, n, K, p->A + i * rs_a, rs_a, cs_a,
-                                                            b, rs_b, p->C + i * p->ldc + j,
-                                                            p->ldc, &e, bias);
+            if (stream_a && i + 3 * MR <= m1) {
+                const char *nx = (const char *)(p->A + (i + 2 * MR) * rs_a);
+                const int64_t bytes = (int64_t)sizeof(GD_T) * ((MR - 1) * rs_a + K);
+                for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch(nx + o, 0, 3);
+            }
+            ukr(m, n, K, p->A + i * rs_a, rs_a, cs_a, b, rs_b, p->C + i * p->ldc + j, p->ldc,
+                &e, bias);
         }
     }
 }
@@ -253,12 +326,12 @@ static void GD_FN(nncore_gemm_packed)(const GD_ARGS *p, int64_t m0, int64_t m1, 
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     const int64_t n = nc - jr < NR ? nc - jr : NR;
                     const GD_T *bias = (pc == 0 && p->bias) ? p->bias + jc + jr : 0;
-                    const int narrow = impl->ukr_narrow && 2 * n <= NR;
+                    GD_FN(nncore_gemm_ukr_fn) thin = GD_FN(nncore_gemm_thin)(impl, n);
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         const int64_t m = mc - ir < MR ? mc - ir : MR;
                         GD_T *c = p->C + (ic + ir) * p->ldc + jc + jr;
-                        if (narrow)
-                            impl->ukr_narrow(m, n, kc, ap + ir * kc, 1, MR, bp + jr * kc, NR, c,
+                        if (thin)
+                            thin(m, n, kc, ap + ir * kc, 1, MR, bp + jr * kc, NR, c,
                                              p->ldc, &e, bias);
                         else
                             impl->ukr_packed(m, n, kc, ap + ir * kc, bp + jr * kc, c, p->ldc,
@@ -288,6 +361,128 @@ static void GD_FN(nncore_gemm_part)(const GD_ARGS *p, int part) {
         GD_FN(nncore_gemm_direct)(p, m0, m1, n0, n1);
     else
         GD_FN(nncore_gemm_packed)(p, m0, m1, n0, n1);
+}
+
+/* One process-wide B-panel buffer for the shared path, taken with an atomic flag; a second
+ * concurrent caller (another Python thread) allocates its own for that call. */
+static GD_T *GD_FN(nncore_gemm_shared_buf) = 0;
+static size_t GD_FN(nncore_gemm_shared_cap) = 0;
+static int GD_FN(nncore_gemm_shared_busy) = 0;
+
+static GD_T *GD_FN(nncore_gemm_shared_acquire)(size_t count, int *owned) {
+    *owned = 0;
+    if (__atomic_exchange_n(&GD_FN(nncore_gemm_shared_busy), 1, __ATOMIC_ACQUIRE) == 0) {
+        if (count > GD_FN(nncore_gemm_shared_cap)) {
+            void *q = 0;
+            size_t want = count + count / 4 + 64;
+            if (posix_memalign(&q, 64, want * sizeof(GD_T)) != 0) {
+                __atomic_store_n(&GD_FN(nncore_gemm_shared_busy), 0, __ATOMIC_RELEASE);
+                return 0;
+            }
+            free(GD_FN(nncore_gemm_shared_buf));
+            GD_FN(nncore_gemm_shared_buf) = (GD_T *)q;
+            GD_FN(nncore_gemm_shared_cap) = want;
+        }
+        return GD_FN(nncore_gemm_shared_buf);
+    }
+    void *q = 0;
+    if (posix_memalign(&q, 64, count * sizeof(GD_T)) != 0) return 0;
+    *owned = 1;
+    return (GD_T *)q;
+}
+
+static void GD_FN(nncore_gemm_shared_release)(GD_T *buf, int owned) {
+    if (owned)
+        free(buf);
+    else if (buf)
+        __atomic_store_n(&GD_FN(nncore_gemm_shared_busy), 0, __ATOMIC_RELEASE);
+}
+
+/* Packed path with M split between the threads of the current team and op(B) shared: for
+ * each KC x NC panel the team packs its NR-column slices together (each thread a contiguous
+ * range of slices), waits at a barrier, then every thread runs its own MC blocks of op(A)
+ * against the whole panel; a second barrier keeps the panel until all are done. The
+ * arithmetic per element of C is that of nncore_gemm_packed, so results stay bit-identical
+ * for any thread count. Must be called by every thread of a parallel region. */
+static void GD_FN(nncore_gemm_packed_shared)(const GD_ARGS *p, GD_T *bp, int t, int T) {
+    const GD_IMPL *impl = p->impl;
+    const int64_t MR = impl->mr, NR = impl->nr, KC = p->kc;
+    const int64_t tiles = (p->M + MR - 1) / MR;
+    int64_t m0 = tiles * t / T * MR, m1 = tiles * (t + 1) / T * MR;
+    if (m1 > p->M) m1 = p->M;
+    const int64_t MC = m1 > m0 ? GD_FN(nncore_gemm_even_block)(m1 - m0, p->mc, MR) : MR;
+    const int64_t NC = GD_FN(nncore_gemm_even_block)(p->N, p->nc, NR);
+    const int64_t rs_a = p->trans_a ? 1 : p->lda, cs_a = p->trans_a ? p->lda : 1;
+    const int64_t rs_b = p->trans_b ? 1 : p->ldb, cs_b = p->trans_b ? p->ldb : 1;
+    const int64_t kcmax = p->K < KC ? p->K : KC;
+    const int64_t mcmax = GD_FN(nncore_gemm_round_up)(m1 - m0 < MC ? m1 - m0 : MC, MR);
+    GD_T *ap = m1 > m0 ? GD_FN(nncore_gemm_buffer)((size_t)(mcmax * kcmax)) : 0;
+    int ok = m1 <= m0 || ap != 0;
+    for (int64_t jc = 0; jc < p->N; jc += NC) {
+        const int64_t nc = p->N - jc < NC ? p->N - jc : NC;
+        const int64_t slices = (nc + NR - 1) / NR;
+        for (int64_t pc = 0; pc < p->K; pc += KC) {
+            const int64_t kc = p->K - pc < KC ? p->K - pc : KC;
+            GD_EPI e = {p->alpha, p->beta, pc == 0, pc + kc >= p->K, p->act};
+            const int64_t s0 = slices * t / T, s1 = slices * (t + 1) / T;
+            if (s1 > s0) {
+                const int64_t c0 = s0 * NR, c1 = s1 * NR < nc ? s1 * NR : nc;
+                impl->pack_b(kc, c1 - c0, p->B + pc * rs_b + (jc + c0) * cs_b, rs_b, cs_b,
+                             bp + c0 * kc);
+            }
+#pragma omp barrier
+            for (int64_t ic = m0; ok && ic < m1; ic += MC) {
+                const int64_t mc = m1 - ic < MC ? m1 - ic : MC;
+                impl->pack_a(mc, kc, p->A + ic * rs_a + pc * cs_a, rs_a, cs_a, ap);
+                for (int64_t jr = 0; jr < nc; jr += NR) {
+                    const int64_t n = nc - jr < NR ? nc - jr : NR;
+                    const GD_T *bias = (pc == 0 && p->bias) ? p->bias + jc + jr : 0;
+                    GD_FN(nncore_gemm_ukr_fn) thin = GD_FN(nncore_gemm_thin)(impl, n);
+                    for (int64_t ir = 0; ir < mc; ir += MR) {
+                        const int64_t m = mc - ir < MR ? mc - ir : MR;
+                        GD_T *c = p->C + (ic + ir) * p->ldc + jc + jr;
+                        if (thin)
+                            thin(m, n, kc, ap + ir * kc, 1, MR, bp + jr * kc, NR, c, p->ldc, &e,
+                                 bias);
+                        else
+                            impl->ukr_packed(m, n, kc, ap + ir * kc, bp + jr * kc, c, p->ldc,
+                                             &e, bias);
+                    }
+                }
+            }
+#pragma omp barrier
+        }
+    }
+    if (!ok && m1 > m0) GD_FN(nncore_gemm_naive)(p, m0, m1, 0, p->N);
+}
+
+/* Run a plan: serially, as independent parts on a team of threads, or on the shared path. */
+static void GD_FN(nncore_gemm_execute)(const GD_ARGS *p) {
+    if (p->nparts <= 0) return;
+    if (p->nparts == 1) {
+        GD_FN(nncore_gemm_part)(p, 0);
+        return;
+    }
+#if NNCORE_HAVE_OPENMP
+    if (p->shared_b) {
+        const int64_t NR = p->impl->nr;
+        const int64_t kcmax = p->K < p->kc ? p->K : p->kc;
+        const int64_t NC = GD_FN(nncore_gemm_even_block)(p->N, p->nc, NR);
+        const int64_t ncmax = GD_FN(nncore_gemm_round_up)(p->N < NC ? p->N : NC, NR);
+        int owned;
+        GD_T *bp = GD_FN(nncore_gemm_shared_acquire)((size_t)(ncmax * kcmax), &owned);
+        if (bp) {
+#pragma omp parallel num_threads(p->nparts)
+            GD_FN(nncore_gemm_packed_shared)(p, bp, omp_get_thread_num(), omp_get_num_threads());
+            GD_FN(nncore_gemm_shared_release)(bp, owned);
+            return;
+        }
+    }
+#pragma omp parallel for schedule(static) num_threads(p->nparts)
+    for (int part = 0; part < p->nparts; part++) GD_FN(nncore_gemm_part)(p, part);
+#else
+    for (int part = 0; part < p->nparts; part++) GD_FN(nncore_gemm_part)(p, part);
+#endif
 }
 
 #undef GD_CAT_

@@ -243,6 +243,106 @@ static UK_ATTR void UK_FN(gemm_pack_b)(int64_t kc, int64_t nc, const UK_T *restr
     }
 }
 
+#ifdef UK_TCOLS
+/* Column-vector ("C^T") micro-kernel for thin panels of n <= UK_TCOLS columns: vectors run
+ * down UK_TNV*UK_VL rows of C, so every lane does useful work however few columns there are (the
+ * row-broadcast kernels above waste NR - n lanes and issue one broadcast load per row and k).
+ * op(A) rows [0, m) (m <= UK_TNV*UK_VL, element (i, k) at a[i*rs_a + k*cs_a]) are first packed
+ * k-major into abuf (abuf[k*W + i], zero rows past m); op(B) row k is b[k*rs_b + 0..n).
+ * Same k order and one FMA per step as the other kernels; the epilogue runs on a transposed
+ * copy of the tile, element by element, with the same operations. */
+#define UK_TW (UK_TNV * UK_VL)
+static inline __attribute__((always_inline)) UK_ATTR void UK_FN(gemm_tkr_body)(
+    const int NCOLS, const int64_t m, const int64_t kc, const UK_T *restrict ap,
+    const UK_T *restrict b, const int64_t rs_b, UK_T *restrict c, const int64_t ldc,
+    const UK_EPI *e, const UK_T *restrict bias) {
+    UK_V acc[UK_TCOLS][UK_TNV];
+#pragma GCC unroll 8
+    for (int j = 0; j < UK_TCOLS; j++) {
+        if (j >= NCOLS) break;
+#pragma GCC unroll 4
+        for (int v = 0; v < UK_TNV; v++) acc[j][v] = UK_ZERO();
+    }
+    for (int64_t k = 0; k < kc; k++) {
+        UK_V av[UK_TNV];
+#pragma GCC unroll 4
+        for (int v = 0; v < UK_TNV; v++) av[v] = UK_LOADU(ap + k * UK_TW + v * UK_VL);
+#pragma GCC unroll 8
+        for (int j = 0; j < UK_TCOLS; j++) {
+            if (j >= NCOLS) break;
+            const UK_V bj = UK_SET1(b[k * rs_b + j]);
+#pragma GCC unroll 4
+            for (int v = 0; v < UK_TNV; v++) acc[j][v] = UK_FMADD(av[v], bj, acc[j][v]);
+        }
+    }
+    /* epilogue on the column vectors (the operations of UK_EPI_VEC), then a transposed copy
+     * of the tile into C's rows */
+    UK_T tile[UK_TCOLS][UK_TW];
+    const int read_c = !e->first || e->beta != 0;
+    const int scale = e->alpha != (UK_T)1;
+    const int relu = e->last && e->act == NNCORE_GEMM_ACT_RELU;
+    const UK_V va = UK_SET1(e->alpha), vb = UK_SET1(e->beta);
+    if (read_c)
+        for (int64_t i = 0; i < m; i++)
+#pragma GCC unroll 8
+            for (int j = 0; j < UK_TCOLS; j++) {
+                if (j >= NCOLS) break;
+                tile[j][i] = c[i * ldc + j];
+            }
+#pragma GCC unroll 8
+    for (int j = 0; j < UK_TCOLS; j++) {
+        if (j >= NCOLS) break;
+        const UK_V biasv = bias ? UK_SET1(bias[j]) : UK_ZERO();
+#pragma GCC unroll 4
+        for (int v = 0; v < UK_TNV; v++) {
+            UK_V r = acc[j][v];
+            const UK_V cv = read_c ? UK_LOADU(tile[j] + v * UK_VL) : UK_ZERO();
+            UK_EPI_VEC(r, cv, biasv, bias != 0, e, va, vb, scale, relu);
+            UK_STOREU(tile[j] + v * UK_VL, r);
+        }
+    }
+    for (int64_t i = 0; i < m; i++) {
+        UK_T *ci = c + i * ldc;
+#pragma GCC unroll 8
+        for (int j = 0; j < UK_TCOLS; j++) {
+            if (j >= NCOLS) break;
+            ci[j] = tile[j][i];
+        }
+    }
+    if (e->last && e->act >= NNCORE_GEMM_ACT_GELU) UK_ACT_ROWS(c, ldc, m, NCOLS, e->act);
+}
+
+static UK_ATTR void UK_FN(gemm_tkr)(int64_t m, int64_t n, int64_t kc, const UK_T *restrict a,
+                                    int64_t rs_a, int64_t cs_a, const UK_T *restrict b,
+                                    int64_t rs_b, UK_T *restrict c, int64_t ldc,
+                                    const UK_EPI *e, const UK_T *restrict bias,
+                                    UK_T *restrict abuf) {
+    if (cs_a == 1) {
+        UK_FN(gemm_pack_t)(UK_TW, m, kc, a, rs_a, abuf);
+    } else if (rs_a == 1) {
+        UK_FN(gemm_pack_copy)(UK_TW, m, kc, a, cs_a, abuf);
+    } else {
+        for (int64_t k = 0; k < kc; k++)
+            for (int64_t i = 0; i < UK_TW; i++)
+                abuf[k * UK_TW + i] = i < m ? a[i * rs_a + k * cs_a] : (UK_T)0;
+    }
+    switch (n) {
+    case 1: UK_FN(gemm_tkr_body)(1, m, kc, abuf, b, rs_b, c, ldc, e, bias); break;
+    case 2: UK_FN(gemm_tkr_body)(2, m, kc, abuf, b, rs_b, c, ldc, e, bias); break;
+    case 3: UK_FN(gemm_tkr_body)(3, m, kc, abuf, b, rs_b, c, ldc, e, bias); break;
+    case 4: UK_FN(gemm_tkr_body)(4, m, kc, abuf, b, rs_b, c, ldc, e, bias); break;
+#if UK_TCOLS > 4
+    case 5: UK_FN(gemm_tkr_body)(5, m, kc, abuf, b, rs_b, c, ldc, e, bias); break;
+    case 6: UK_FN(gemm_tkr_body)(6, m, kc, abuf, b, rs_b, c, ldc, e, bias); break;
+    case 7: UK_FN(gemm_tkr_body)(7, m, kc, abuf, b, rs_b, c, ldc, e, bias); break;
+    case 8: UK_FN(gemm_tkr_body)(8, m, kc, abuf, b, rs_b, c, ldc, e, bias); break;
+#endif
+    default: break;
+    }
+}
+#undef UK_TW
+#endif
+
 #define UK_ROWS(mm)                                                                           \
     do {                                                                                      \
         UK_FN(gemm_ukr_body)(mm, mm, n, kc, a, rs_a, cs_a, b, rs_b, c, ldc, e, bias);         \

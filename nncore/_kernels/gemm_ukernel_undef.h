@@ -26,3 +26,5 @@
 #undef UK_TRANSPOSE
 #undef UK_RELU
 #undef UK_ACT_ROWS
+#undef UK_TCOLS
+#undef UK_TNV

@@ -197,6 +197,32 @@ def test_alpha_beta_bias_out(path, dtype):
     assert_gemm_close(G.gemm(a, b, bias=bias2), a, b, bias=bias2)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_thin_panel_kernels_agree(dtype):
+    """Tall products with 1-8 (and NR + 1-8) columns on the direct path: the column-vector
+    kernel (AVX-512 with VL, <= 4 columns) and the row-broadcast kernels give the same bits,
+    with every epilogue, and match NumPy."""
+    rng = np.random.default_rng(16)
+    for N in [1, 2, 3, 4, 5, 8, 33, 36]:
+        for M, K, ta in [(101, 75, False), (50, 9, True), (24, 1, False)]:
+            a, b = _operands(rng, M, N, K, dtype, ta, False)
+            bias = rng.standard_normal(N).astype(dtype)
+            c0 = rng.standard_normal((M, N)).astype(dtype)
+            outs = []
+            for path in ("direct", "direct_rows"):
+                G._force_path_for_testing(path)
+                outs.append([G.gemm(a, b, c0.copy(), trans_a=ta, alpha=a_, beta=b_, bias=bb,
+                                    activation=act)
+                             for a_, b_, bb, act in [(1.0, 0.0, None, "none"),
+                                                     (0.5, 2.0, bias, "none"),
+                                                     (0.5, 2.0, bias, "relu"),
+                                                     (1.0, 1.0, bias, "gelu")]])
+            for x, y in zip(*outs):
+                np.testing.assert_array_equal(x, y, err_msg=f"{(M, N, K, ta)}")
+            assert_gemm_close(outs[0][0], _op(a, ta), b)
+            assert_gemm_close(outs[0][1], _op(a, ta), b, 0.5, 2.0, c0, bias)
+
+
 @pytest.mark.parametrize("path", ["packed", "direct"])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_beta_zero_ignores_nan_in_out(path, dtype):
@@ -279,6 +305,61 @@ def test_bit_identical_for_1_and_2_threads(dtype):
             np.testing.assert_array_equal(r, results[0])
     if openmp_enabled():
         assert G._plan_for_testing(400, 500, 300, dtype, 2)["nparts"] == 2
+
+
+@pytest.mark.skipif(not openmp_enabled(), reason="needs OpenMP")
+@pytest.mark.parametrize("level", AVAILABLE)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_shared_b_packing_bit_identical(level, dtype):
+    """The threads' shared op(B) panels (split M), with several NC and KC blocks and partial
+    tiles everywhere: equal to 1 thread bit for bit, and to NumPy within rounding."""
+    G._set_simd_level_for_testing(level)
+    G._force_path_for_testing("packed")
+    plan = G._plan_for_testing(8, 8, 8, dtype)
+    mr, nr = plan["mr"], plan["nr"]
+    G._set_blocking_for_testing(mc=2 * mr, kc=24, nc=2 * nr)
+    rng = np.random.default_rng(14)
+    M, N, K = 40 * mr + 3, 5 * nr + 7, 101
+    assert G._plan_for_testing(M, N, K, dtype, 2)["shared_b"]
+    for ta, tb in TRANS:
+        a, b = _operands(rng, M, N, K, dtype, ta, tb)
+        bias = rng.standard_normal(N).astype(dtype)
+        c0 = rng.standard_normal((M, N)).astype(dtype)
+        results = []
+        for nt in (1, 2, 3):
+            set_num_threads(nt)
+            results.append(G.gemm(a, b, c0.copy(), trans_a=ta, trans_b=tb, alpha=0.5, beta=2.0,
+                                  bias=bias, activation="gelu_tanh" if ta else "none"))
+        for r in results[1:]:
+            np.testing.assert_array_equal(r, results[0])
+        if not ta:
+            assert_gemm_close(results[0], a, _op(b, tb), 0.5, 2.0, c0, bias)
+
+
+@pytest.mark.skipif(not openmp_enabled(), reason="needs OpenMP")
+def test_concurrent_callers_of_the_shared_path():
+    """Two Python threads in threaded GEMMs at once: the second takes its own B buffer."""
+    import threading
+
+    set_num_threads(2)
+    rng = np.random.default_rng(15)
+    a = rng.standard_normal((300, 400)).astype(np.float32)
+    b = rng.standard_normal((400, 350)).astype(np.float32)
+    assert G._plan_for_testing(300, 350, 400, np.float32, 2)["shared_b"]
+    expect = G.gemm(a, b)
+    bad = []
+
+    def work():
+        for _ in range(20):
+            if not np.array_equal(G.gemm(a, b), expect):
+                bad.append(1)
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not bad
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
