@@ -36,3 +36,122 @@ cdef void _colsum(floating *out, const floating *a, Py_ssize_t R, Py_ssize_t C,
         for r in range(R):
             for j in range(lo, hi):
                 out[j] += a[r * C + j]
+
+
+
+cdef enum:
+    TRANSPOSE_BLOCK = 32
+
+
+cdef void _transpose(floating *dst, Py_ssize_t ld_dst, const floating *src, Py_ssize_t ld_src,
+                     Py_ssize_t R, Py_ssize_t C, int nt) noexcept nogil:
+    """dst[c, r] = src[r, c] for an (R, C) source, in cache blocks; threads own row blocks."""
+    cdef Py_ssize_t nb = (R + TRANSPOSE_BLOCK - 1) // TRANSPOSE_BLOCK
+    cdef Py_ssize_t ncb = (C + TRANSPOSE_BLOCK - 1) // TRANSPOSE_BLOCK
+    cdef Py_ssize_t rb, cb, r, c, c0, r1, c1
+    if nt <= 1 or R * C < 4 * ROWS_PARALLEL_MIN:
+        nt = 1
+    for rb in prange(nb, schedule='static', num_threads=nt):
+        r1 = min(R, (rb + 1) * TRANSPOSE_BLOCK)
+        for cb in range(ncb):
+            c0 = cb * TRANSPOSE_BLOCK
+            c1 = min(C, c0 + TRANSPOSE_BLOCK)
+            for c in range(c0, c1):
+                for r in range(rb * TRANSPOSE_BLOCK, r1):
+                    dst[c * ld_dst + r] = src[r * ld_src + c]
+
+
+def _transpose_into(dst, src, int nt=1):
+    """dst (C, R) = src (R, C).T for 2-D float views whose rows are contiguous (any row
+    stride), or for 3-D arrays dst (T, C, R) = src (T, R, C) transposed step by step."""
+    if dst.dtype != src.dtype:
+        raise TypeError(f"_transpose_into: dtypes differ ({dst.dtype}, {src.dtype})")
+    if dst.ndim == 3:
+        if dst.dtype == np.float32:
+            _transpose3_f32(dst, src, nt)
+        else:
+            _transpose3_f64(dst, src, nt)
+    elif dst.dtype == np.float32:
+        _transpose2_f32(dst, src, nt)
+    else:
+        _transpose2_f64(dst, src, nt)
+
+
+cdef inline Py_ssize_t _row_stride(Py_ssize_t stride_bytes, Py_ssize_t inner_bytes,
+                                   Py_ssize_t item) except -1:
+    if inner_bytes != item:
+        raise ValueError("_transpose_into: rows must be contiguous")
+    return stride_bytes // item
+
+
+def _transpose2_f32(float[:, :] dst, const float[:, :] src, int nt):
+    cdef Py_ssize_t R = src.shape[0], C = src.shape[1]
+    if dst.shape[0] != C or dst.shape[1] != R:
+        raise ValueError(f"_transpose_into: dst {(dst.shape[0], dst.shape[1])} != {(C, R)}")
+    if R == 0 or C == 0:
+        return
+    cdef Py_ssize_t ls = _row_stride(src.strides[0], src.strides[1], sizeof(float))
+    cdef Py_ssize_t ld = _row_stride(dst.strides[0], dst.strides[1], sizeof(float))
+    with nogil:
+        _transpose(&dst[0, 0], ld, &src[0, 0], ls, R, C, nt)
+
+
+def _transpose2_f64(double[:, :] dst, const double[:, :] src, int nt):
+    cdef Py_ssize_t R = src.shape[0], C = src.shape[1]
+    if dst.shape[0] != C or dst.shape[1] != R:
+        raise ValueError(f"_transpose_into: dst {(dst.shape[0], dst.shape[1])} != {(C, R)}")
+    if R == 0 or C == 0:
+        return
+    cdef Py_ssize_t ls = _row_stride(src.strides[0], src.strides[1], sizeof(double))
+    cdef Py_ssize_t ld = _row_stride(dst.strides[0], dst.strides[1], sizeof(double))
+    with nogil:
+        _transpose(&dst[0, 0], ld, &src[0, 0], ls, R, C, nt)
+
+
+cdef void _transpose3(floating *dst, const floating *src, Py_ssize_t T, Py_ssize_t R,
+                      Py_ssize_t C, int nt) noexcept nogil:
+    cdef Py_ssize_t t
+    if nt <= 1 or T * R * C < 4 * ROWS_PARALLEL_MIN:
+        nt = 1
+    for t in prange(T, schedule='static', num_threads=nt):
+        _transpose(dst + t * R * C, R, src + t * R * C, C, R, C, 1)
+
+
+def _transpose3_f32(float[:, :, ::1] dst, const float[:, :, ::1] src, int nt):
+    cdef Py_ssize_t T = src.shape[0], R = src.shape[1], C = src.shape[2]
+    if dst.shape[0] != T or dst.shape[1] != C or dst.shape[2] != R:
+        raise ValueError("_transpose_into: 3-D shapes do not match")
+    if T * R * C > 0:
+        with nogil:
+            _transpose3(&dst[0, 0, 0], &src[0, 0, 0], T, R, C, nt)
+
+
+def _transpose3_f64(double[:, :, ::1] dst, const double[:, :, ::1] src, int nt):
+    cdef Py_ssize_t T = src.shape[0], R = src.shape[1], C = src.shape[2]
+    if dst.shape[0] != T or dst.shape[1] != C or dst.shape[2] != R:
+        raise ValueError("_transpose_into: 3-D shapes do not match")
+    if T * R * C > 0:
+        with nogil:
+            _transpose3(&dst[0, 0, 0], &src[0, 0, 0], T, R, C, nt)
+
+cdef extern from "simd.h" nogil:
+    int nncore_simd_cached       # this module's cached level (simd.h keeps one per module)
+    int nncore_simd_detect()
+
+_SIMD_LEVELS = {"portable": 0, "avx2": 1, "avx512": 2}
+
+
+def _cap_simd(level=None) -> str:
+    """Test hook: cap this module's gate nonlinearities at `level` ('portable', 'avx2',
+    'avx512'), never above what the CPU supports; None restores the detected level. Returns
+    the level in use."""
+    global nncore_simd_cached
+    detected = nncore_simd_detect()
+    if level is None:
+        nncore_simd_cached = detected
+    elif level in _SIMD_LEVELS:
+        nncore_simd_cached = min(detected, _SIMD_LEVELS[level])
+    else:
+        raise ValueError(f"_cap_simd: level must be one of {sorted(_SIMD_LEVELS)} or None, "
+                         f"got {level!r}")
+    return nncore_simd_name(nncore_simd_level()).decode()

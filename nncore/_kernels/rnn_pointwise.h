@@ -1,16 +1,22 @@
-/* rnn_pointwise.h: the fused per-row gate passes of the LSTM and GRU kernels (lstm.pyx,
- * gru.pyx), one batch row of one time step per call, for float (_f32) and double (_f64).
+/* rnn_pointwise.h: the fused gate passes of the LSTM and GRU kernels (lstm.pyx, gru.pyx), one
+ * time step of a block of hidden units (LSTM) or of one batch row (GRU) per call, float (_f32)
+ * and double (_f64).
  *
- * H hidden size. LSTM gate rows are 4H long in PyTorch's order i, f, g, o; GRU rows are 3H
- * long in the order r, z, n. Outputs are overwritten (=) except where a comment says
- * "updated in place".
+ * H hidden size. The LSTM passes take one pointer per gate (lstm.pyx keeps gates
+ * feature-major: one row per hidden unit holding its batch lanes); GRU rows are 3H long in
+ * the order r, z, n.
+ * Outputs are overwritten (=) except where a comment says "updated in place".
  *
- *   nncore_lstm_fwd_row(g, c_prev, c, tc, h, H, level)
- *       g (4H) holds the pre-activations on entry and sigmoid(i), sigmoid(f), tanh(g),
- *       sigmoid(o) on exit (the backward cache); c = f c_prev + i g; tc = tanh(c); h = o tc.
- *   nncore_lstm_bwd_row(dg, dh, dc, dout, g, c_prev, tc, H)
- *       with dH = dh + dout (gradient reaching h_t) and dC = dc + dH o (1 - tc^2):
- *       dg = d(pre-activations) (4H); dc is updated in place to dC f (gradient reaching c_{t-1}).
+ *   nncore_lstm_fwd(gi, gf, gg, go, c_prev, c, tc, h, ldh, rows, n, level)
+ *       `rows` hidden units x n batch lanes, each array (rows, n) contiguous except h (row
+ *       stride ldh): gi..go hold the pre-activations of gates i, f, g, o on entry and
+ *       sigmoid(i), sigmoid(f), tanh(g), sigmoid(o) on exit (the backward cache);
+ *       c = f c_prev + i g; tc = tanh(c); h = o tc.
+ *   nncore_lstm_bwd(di, df, dg, do, ld_dg, dh, ld_dh, dc, dout, gi, gf, gg, go, c_prev, tc,
+ *                   rows, n)
+ *       the same (rows, n) blocks (di..do with row stride ld_dg, dh with ld_dh); with
+ *       dH = dh + dout (gradient reaching h_t) and dC = dc + dH o (1 - tc^2): di..do =
+ *       d(pre-activations); dc is updated in place to dC f (gradient reaching c_{t-1}).
  *   nncore_gru_fwd_row(g, gh, h_prev, h, H, level)
  *       g (3H) holds x W_ih^T + b_ih on entry, gh (3H) = h_prev W_hh^T + b_hh.
  *       r = sigmoid(g_r + gh_r), z = sigmoid(g_z + gh_z), n = tanh(g_n + r gh_n) are written
@@ -43,31 +49,41 @@ static inline void nncore_rnn_tanh_##SFX(T *y, const T *a, ptrdiff_t n, int leve
     if (level > NNCORE_SIMD_PORTABLE && EW(NNCORE_EW_TANH, y, a, NULL, n, level)) return;     \
     for (ptrdiff_t j = 0; j < n; j++) y[j] = TANH(a[j]);                                     \
 }                                                                                            \
-static void nncore_lstm_fwd_row_##SFX(T *g, const T *c_prev, T *c, T *tc, T *h, ptrdiff_t H, \
-                                      int level) {                                           \
-    nncore_rnn_sigmoid_##SFX(g, g, 2 * H, level);                                            \
-    nncore_rnn_tanh_##SFX(g + 2 * H, g + 2 * H, H, level);                                   \
-    nncore_rnn_sigmoid_##SFX(g + 3 * H, g + 3 * H, H, level);                                \
-    const T *gi = g, *gf = g + H, *gg = g + 2 * H, *go = g + 3 * H;                          \
-    for (ptrdiff_t j = 0; j < H; j++) c[j] = gf[j] * c_prev[j] + gi[j] * gg[j];              \
-    nncore_rnn_tanh_##SFX(tc, c, H, level);                                                  \
-    for (ptrdiff_t j = 0; j < H; j++) h[j] = go[j] * tc[j];                                  \
+static void nncore_lstm_fwd_##SFX(T *gi, T *gf, T *gg, T *go, const T *c_prev, T *c, T *tc,  \
+                                  T *h, ptrdiff_t ldh, ptrdiff_t rows, ptrdiff_t n,          \
+                                  int level) {                                               \
+    const ptrdiff_t m = rows * n;                                                            \
+    nncore_rnn_sigmoid_##SFX(gi, gi, m, level);                                              \
+    nncore_rnn_sigmoid_##SFX(gf, gf, m, level);                                              \
+    nncore_rnn_tanh_##SFX(gg, gg, m, level);                                                 \
+    nncore_rnn_sigmoid_##SFX(go, go, m, level);                                              \
+    for (ptrdiff_t k = 0; k < m; k++) c[k] = gf[k] * c_prev[k] + gi[k] * gg[k];              \
+    nncore_rnn_tanh_##SFX(tc, c, m, level);                                                  \
+    for (ptrdiff_t r = 0; r < rows; r++)                                                     \
+        for (ptrdiff_t j = 0; j < n; j++) h[r * ldh + j] = go[r * n + j] * tc[r * n + j];    \
 }                                                                                            \
-static void nncore_lstm_bwd_row_##SFX(T *restrict dg, const T *restrict dh, T *restrict dc,  \
-                                      const T *restrict dout, const T *restrict g,           \
-                                      const T *restrict c_prev, const T *restrict tc,        \
-                                      ptrdiff_t H) {                                         \
-    const T *gi = g, *gf = g + H, *gg = g + 2 * H, *go = g + 3 * H;                          \
-    T *di = dg, *df = dg + H, *dgg = dg + 2 * H, *dO = dg + 3 * H;                            \
-    for (ptrdiff_t j = 0; j < H; j++) {                                                      \
-        T i = gi[j], f = gf[j], gv = gg[j], o = go[j], t = tc[j];                            \
-        T dH = dh[j] + dout[j];                                                              \
-        T dC = dc[j] + dH * o * ((T)1 - t * t);                                              \
-        di[j] = dC * gv * (i * ((T)1 - i));                                                  \
-        df[j] = dC * c_prev[j] * (f * ((T)1 - f));                                           \
-        dgg[j] = dC * i * ((T)1 - gv * gv);                                                  \
-        dO[j] = dH * t * (o * ((T)1 - o));                                                   \
-        dc[j] = dC * f;                                                                      \
+static void nncore_lstm_bwd_##SFX(T *restrict di, T *restrict df, T *restrict dgg,           \
+                                  T *restrict dO, ptrdiff_t ld_dg, const T *restrict dh,     \
+                                  ptrdiff_t ld_dh, T *restrict dc, const T *restrict dout,   \
+                                  const T *restrict gi, const T *restrict gf,                \
+                                  const T *restrict gg, const T *restrict go,                \
+                                  const T *restrict c_prev, const T *restrict tc,            \
+                                  ptrdiff_t rows, ptrdiff_t n) {                             \
+    for (ptrdiff_t r = 0; r < rows; r++) {                                                   \
+        T *di_r = di + r * ld_dg, *df_r = df + r * ld_dg, *dg_r = dgg + r * ld_dg;           \
+        T *do_r = dO + r * ld_dg;                                                            \
+        const T *dh_r = dh + r * ld_dh;                                                      \
+        for (ptrdiff_t j = 0; j < n; j++) {                                                  \
+            const ptrdiff_t k = r * n + j;                                                   \
+            T i = gi[k], f = gf[k], gv = gg[k], o = go[k], t = tc[k];                        \
+            T dH = dh_r[j] + dout[k];                                                        \
+            T dC = dc[k] + dH * o * ((T)1 - t * t);                                          \
+            di_r[j] = dC * gv * (i * ((T)1 - i));                                            \
+            df_r[j] = dC * c_prev[k] * (f * ((T)1 - f));                                     \
+            dg_r[j] = dC * i * ((T)1 - gv * gv);                                             \
+            do_r[j] = dH * t * (o * ((T)1 - o));                                             \
+            dc[k] = dC * f;                                                                  \
+        }                                                                                    \
     }                                                                                        \
 }                                                                                            \
 static void nncore_gru_fwd_row_##SFX(T *g, const T *gh, const T *h_prev, T *h, ptrdiff_t H,  \

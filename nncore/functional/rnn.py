@@ -25,19 +25,17 @@ class LSTMLayer(Function):
 
     @staticmethod
     def forward(ctx: Context, x, h0, c0, w_ih, w_hh, b_ih, b_hh) -> tuple:
-        x = np.ascontiguousarray(x)
-        hs, cs, tcs, gates = _lstm.lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh)
-        ctx.save_for_backward(x, w_ih, w_hh, hs, cs, tcs, gates)
-        T = x.shape[0]
-        return hs[1:], hs[T].copy(), cs[T].copy()
+        out, h_n, c_n, cache = _lstm.lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh)
+        ctx.save_for_backward(cache)
+        return out, h_n, c_n
 
     @staticmethod
     def backward(ctx: Context, dout, dh_n, dc_n) -> tuple:
-        x, w_ih, w_hh, hs, cs, tcs, gates = ctx.saved_tensors
+        (cache,) = ctx.saved_tensors
         need = ctx.needs_input_grad
         dx, dh0, dc0, dw_ih, dw_hh, db = _lstm.lstm_backward(
-            dout, dh_n, dc_n, gates, cs, tcs, hs, x, w_ih, w_hh, need_dx=need[0],
-            need_dweight=need[3] or need[4], need_dbias=need[5] or need[6])
+            dout, dh_n, dc_n, cache, need_dx=need[0], need_dweight=need[3] or need[4],
+            need_dbias=need[5] or need[6])
         return (dx, dh0 if need[1] else None, dc0 if need[2] else None,
                 dw_ih if need[3] else None, dw_hh if need[4] else None,
                 db if need[5] else None, db if need[6] else None)
@@ -70,18 +68,17 @@ class LSTMCellFn(Function):
 
     @staticmethod
     def forward(ctx: Context, x, h, c, w_ih, w_hh, b_ih, b_hh) -> tuple:
-        x = np.ascontiguousarray(x)
-        h_new, c_new, gates, tanh_c = _lstm.lstm_cell_forward(x, h, c, w_ih, w_hh, b_ih, b_hh)
-        ctx.save_for_backward(x, h, c, w_ih, w_hh, gates, tanh_c)
+        h_new, c_new, cache = _lstm.lstm_cell_forward(x, h, c, w_ih, w_hh, b_ih, b_hh)
+        ctx.save_for_backward(cache)
         return h_new, c_new
 
     @staticmethod
     def backward(ctx: Context, dh_new, dc_new) -> tuple:
-        x, h, c, w_ih, w_hh, gates, tanh_c = ctx.saved_tensors
+        (cache,) = ctx.saved_tensors
         need = ctx.needs_input_grad
         dx, dh, dc, dw_ih, dw_hh, db = _lstm.lstm_cell_backward(
-            dh_new, dc_new, gates, c, tanh_c, x, h, w_ih, w_hh, need_dx=need[0],
-            need_dweight=need[3] or need[4], need_dbias=need[5] or need[6])
+            dh_new, dc_new, cache, need_dx=need[0], need_dweight=need[3] or need[4],
+            need_dbias=need[5] or need[6])
         return (dx, dh if need[1] else None, dc if need[2] else None,
                 dw_ih if need[3] else None, dw_hh if need[4] else None,
                 db if need[5] else None, db if need[6] else None)
