@@ -88,3 +88,16 @@ def test_torch_parity(dtype):
     np.testing.assert_array_equal(out.data, tout.detach().numpy())
     np.testing.assert_allclose(ours.weight.grad.data, theirs.weight.grad.numpy(),
                                rtol=1e-6, atol=1e-6)
+
+
+def test_torch_parity_scale_grad_by_freq_and_from_pretrained():
+    torch = torch_or_skip()
+    table = rng(5).standard_normal((12, 4))
+    ours = nn.Embedding.from_pretrained(table, freeze=False, scale_grad_by_freq=True)
+    theirs = torch.nn.Embedding.from_pretrained(torch.from_numpy(table.copy()), freeze=False,
+                                                scale_grad_by_freq=True)
+    ids = np.array([[3, 3, 3, 0], [11, 3, 0, 5]])
+    g = rng(6).standard_normal((2, 4, 4))
+    ours(nncore.tensor(ids)).backward(g)
+    theirs(torch.from_numpy(ids)).backward(torch.from_numpy(g))
+    np.testing.assert_allclose(ours.weight.grad.data, theirs.weight.grad.numpy(), rtol=1e-12)
