@@ -310,7 +310,8 @@ def results_table(records: Sequence[dict], backends: Sequence[str] | None = None
     good = [r for r in records if "median" in r]
     if backends is None:
         seen = {r["backend"] for r in records}
-        backends = [b for b in ("nncore", "numpy", "torch") if b in seen]
+        known = ("nncore", "numpy", "torch")
+        backends = [b for b in known if b in seen] + sorted(seen - set(known))
     others = [b for b in backends if b != "nncore"]
     rows: dict[tuple, dict] = {}
     for r in good:
