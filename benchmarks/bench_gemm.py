@@ -38,6 +38,8 @@ from benchmarks import harness  # noqa: E402
 __all__ = ["CASES", "derived_peak", "gemm_worker", "measured_peak"]
 
 FAMILY = "gemm"
+# nncore with its default settings, and with the threads' shared op(B) packing forced on / off
+NNCORE_VARIANTS = {"nncore": None, "nncore_shared": True, "nncore_private": False}
 
 # (group, label, M, N, K, trans_a, trans_b, dtype, epilogue)
 # epilogue "bias_relu": nncore fuses bias + ReLU; NumPy does matmul, += bias, maximum in place.
@@ -170,12 +172,13 @@ def _case_fn(backend: str, case: tuple, threads: int):
     bias = rng.standard_normal(N).astype(dtype)
     a_op, b_op = (a.T if ta else a), (b.T if tb else b)
     out = np.empty((M, N), dtype)
-    if backend in ("nncore", "nncore_private"):
+    if backend in NNCORE_VARIANTS:
         from nncore._kernels import gemm as G
         from nncore._kernels._parallel import set_num_threads
 
         set_num_threads(threads)
-        shared = backend == "nncore"  # nncore_private: each thread packs its own op(B)
+        shared = NNCORE_VARIANTS[backend]  # None: the default setting
+
         if epi == "bias_relu":
             def fn():
                 G._set_shared_packing_for_testing(shared)
@@ -241,7 +244,7 @@ def gemm_worker(backends: Sequence[str], threads: int, repeats: int = 7,
                 groups: Sequence[str] | None = None) -> list[dict]:
     """Measure every case for the backends in this process, their repeats interleaved; one
     record per (case, backend)."""
-    backends = [b for b in backends if b in ("nncore", "numpy", "nncore_private")]
+    backends = [b for b in backends if b in NNCORE_VARIANTS or b == "numpy"]
     settle = 0.1 if threads > 1 else 0.0  # let the other library's spinning threads park
     records = []
     for case in CASES:
@@ -299,7 +302,8 @@ def summary_table(records: Sequence[dict], peaks: dict) -> str:
     for r in records:
         if "median" in r:
             cells.setdefault((r["case"], r["threads"]), {})[r["backend"]] = r
-    private = any("nncore_private" in c for c in cells.values())
+    extra = [v for v in NNCORE_VARIANTS if v != "nncore"
+             and any(v in c for c in cells.values())]
     rows = []
     for (case, threads), c in cells.items():
         nn, np_ = c.get("nncore"), c.get("numpy")
@@ -309,16 +313,15 @@ def summary_table(records: Sequence[dict], peaks: dict) -> str:
         row = [case, threads,
                harness.format_cell(*gf["nncore"], "{:.1f}") if nn else "-",
                harness.format_cell(*gf["numpy"], "{:.1f}") if np_ else "-"]
-        if private:
-            row.append(harness.format_cell(*gf["nncore_private"], "{:.1f}")
-                       if "nncore_private" in gf else "-")
+        for v in extra:
+            row.append(harness.format_cell(*gf[v], "{:.1f}") if v in gf else "-")
         row += [harness.format_cell(np_["median"] / nn["median"],
                                     max(np_["spread"], nn["spread"]), "{:.2f}x")
                 if nn and np_ else "-",
                 f"{100 * gf['nncore'][0] / ref_peak:.0f}%" if nn and ref_peak else "-"]
         rows.append(row)
     headers = ["case", "threads", "nncore GFLOP/s", "numpy GFLOP/s"]
-    headers += ["private-pack GFLOP/s"] if private else []
+    headers += [f"{v} GFLOP/s" for v in extra]
     headers += ["numpy/nncore", "nncore % peak"]
     return harness.format_table(headers, rows)
 
@@ -328,8 +331,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", default="1,2", help="comma list of thread counts")
     parser.add_argument("--backends", default="nncore,numpy",
-                        help="comma list of nncore, numpy and nncore_private (nncore without "
-                        "the threads' shared op(B) packing, to measure what sharing gives)")
+                        help="comma list of nncore, numpy, nncore_shared, nncore_private "
+                        "(nncore with the threads' shared op(B) packing on / off)")
     parser.add_argument("--repeat", type=int, default=7, help="timed repeats per case")
     parser.add_argument("--min-time", type=float, default=0.2,
                         help="seconds each repeat lasts at least")

@@ -8,6 +8,8 @@
 # Threads split M or N on micro-tile boundaries and never K, so results are bit-identical for
 # any thread count. Views (slices, .T) are used in place when one of their strides is the
 # element size: a transposed view just flips trans_a/trans_b.
+import os
+
 import numpy as np
 
 cimport numpy as cnp
@@ -399,10 +401,16 @@ def _force_path_for_testing(str path="auto") -> None:
     nncore_gemm_allow_tkr = path != "direct_rows"
 
 
-def _set_shared_packing_for_testing(bint allow=True) -> None:
-    """Allow (default) or forbid the threads' shared op(B) packing, to compare both."""
+def _set_shared_packing_for_testing(allow=None) -> None:
+    """Allow (True) or forbid (False) the threads' shared op(B) packing, to compare both;
+    None restores the default (env NNCORE_GEMM_SHARED_B=1 turns it on, off otherwise)."""
     global nncore_gemm_allow_shared
-    nncore_gemm_allow_shared = allow
+    if allow is None:
+        allow = os.environ.get("NNCORE_GEMM_SHARED_B", "0") == "1"
+    nncore_gemm_allow_shared = bool(allow)
+
+
+_set_shared_packing_for_testing(None)
 
 
 def _plan_for_testing(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, dtype=np.float32,

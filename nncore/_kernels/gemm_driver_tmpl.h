@@ -156,13 +156,13 @@ static int GD_FN(nncore_gemm_plan)(GD_ARGS *p, int nthreads) {
 
     /* direct when K needs no blocking and either everything fits comfortably in L2, or op(A)
      * is small enough to be re-read from L2 for every column panel (few rows: packing A would
-     * cost more than it saves), or there are at most two column panels (A is read once or
-     * twice); a transposed op(B) is packed whole, so it must stay small */
+     * cost more than it saves), or there is one column panel (A is read once, straight from
+     * memory); a transposed op(B) is packed whole, so it must stay small */
     const int64_t size = (int64_t)sizeof(GD_T);
     const int64_t a_bytes = p->M * p->K * size, b_bytes = p->K * p->N * size;
     int direct = p->K <= 1024 &&
                  (a_bytes + b_bytes <= ((int64_t)768 << 10) ||
-                  ((a_bytes <= ((int64_t)128 << 10) || p->N <= 2 * impl->nr) &&
+                  ((a_bytes <= ((int64_t)128 << 10) || p->N <= impl->nr) &&
                    (!p->trans_b || b_bytes <= ((int64_t)1 << 20))));
     if (nncore_gemm_force_path == NNCORE_GEMM_PATH_PACKED) direct = 0;
     if (nncore_gemm_force_path == NNCORE_GEMM_PATH_DIRECT) direct = 1;
@@ -330,9 +330,12 @@ static void GD_FN(nncore_gemm_packed)(const GD_ARGS *p, int64_t m0, int64_t m1, 
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         const int64_t m = mc - ir < MR ? mc - ir : MR;
                         GD_T *c = p->C + (ic + ir) * p->ldc + jc + jr;
-                        if (thin)
-                            thin(m, n, kc, ap + ir * kc, 1, MR, bp + jr * kc, NR, c,
-                                             p->ldc, &e, bias);
+                        /* a partial row tile runs the exact-row instances (8/4/2/1 rows)
+                         * on the packed panel instead of a full MR-row tile of zeros */
+                        if (thin || m < MR)
+                            (thin ? thin : impl->ukr_strided)(m, n, kc, ap + ir * kc, 1, MR,
+                                                              bp + jr * kc, NR, c, p->ldc, &e,
+                                                              bias);
                         else
                             impl->ukr_packed(m, n, kc, ap + ir * kc, bp + jr * kc, c, p->ldc,
                                              &e, bias);
@@ -441,9 +444,12 @@ static void GD_FN(nncore_gemm_packed_shared)(const GD_ARGS *p, GD_T *bp, int t, 
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         const int64_t m = mc - ir < MR ? mc - ir : MR;
                         GD_T *c = p->C + (ic + ir) * p->ldc + jc + jr;
-                        if (thin)
-                            thin(m, n, kc, ap + ir * kc, 1, MR, bp + jr * kc, NR, c, p->ldc, &e,
-                                 bias);
+                        /* a partial row tile runs the exact-row instances (8/4/2/1 rows)
+                         * on the packed panel instead of a full MR-row tile of zeros */
+                        if (thin || m < MR)
+                            (thin ? thin : impl->ukr_strided)(m, n, kc, ap + ir * kc, 1, MR,
+                                                              bp + jr * kc, NR, c, p->ldc, &e,
+                                                              bias);
                         else
                             impl->ukr_packed(m, n, kc, ap + ir * kc, bp + jr * kc, c, p->ldc,
                                              &e, bias);

@@ -450,7 +450,8 @@ static int64_t nncore_gemm_override_mc = 0, nncore_gemm_override_kc = 0,
 #define NNCORE_GEMM_PATH_PACKED 1
 #define NNCORE_GEMM_PATH_DIRECT 2
 static int nncore_gemm_force_path = NNCORE_GEMM_PATH_AUTO;
-static int nncore_gemm_allow_shared = 1; /* 0: every thread packs its own op(B) panels */
+/* 1: threads share packed op(B) panels (off by default: see docs/gemm.md, set from gemm.pyx) */
+static int nncore_gemm_allow_shared = 0;
 static int nncore_gemm_allow_tkr = 1;    /* 0: no column-vector kernel for thin panels */
 
 static inline int nncore_gemm_level(void) {

@@ -31,6 +31,7 @@ def _reset_hooks():
     G._set_simd_level_for_testing(None)
     G._set_blocking_for_testing()
     G._force_path_for_testing("auto")
+    G._set_shared_packing_for_testing(None)
     set_num_threads(threads)
 
 
@@ -318,16 +319,20 @@ def test_shared_b_packing_bit_identical(level, dtype):
     plan = G._plan_for_testing(8, 8, 8, dtype)
     mr, nr = plan["mr"], plan["nr"]
     G._set_blocking_for_testing(mc=2 * mr, kc=24, nc=2 * nr)
+    G._set_shared_packing_for_testing(True)
     rng = np.random.default_rng(14)
     M, N, K = 40 * mr + 3, 5 * nr + 7, 101
     assert G._plan_for_testing(M, N, K, dtype, 2)["shared_b"]
+    G._set_shared_packing_for_testing(False)
+    assert not G._plan_for_testing(M, N, K, dtype, 2)["shared_b"]
     for ta, tb in TRANS:
         a, b = _operands(rng, M, N, K, dtype, ta, tb)
         bias = rng.standard_normal(N).astype(dtype)
         c0 = rng.standard_normal((M, N)).astype(dtype)
         results = []
-        for nt in (1, 2, 3):
+        for nt, shared in ((1, True), (2, True), (3, True), (2, False)):
             set_num_threads(nt)
+            G._set_shared_packing_for_testing(shared)
             results.append(G.gemm(a, b, c0.copy(), trans_a=ta, trans_b=tb, alpha=0.5, beta=2.0,
                                   bias=bias, activation="gelu_tanh" if ta else "none"))
         for r in results[1:]:
@@ -342,6 +347,7 @@ def test_concurrent_callers_of_the_shared_path():
     import threading
 
     set_num_threads(2)
+    G._set_shared_packing_for_testing(True)
     rng = np.random.default_rng(15)
     a = rng.standard_normal((300, 400)).astype(np.float32)
     b = rng.standard_normal((400, 350)).astype(np.float32)
