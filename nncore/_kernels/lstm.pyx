@@ -19,7 +19,8 @@
 # dc_{t-1}; one GEMM W_cat^T @ dgT[:, block t] (W_cat read transposed in place) gives
 # [dx_t ; dh_{t-1}] at once. After the loop the weight and bias gradients are ONE GEMM over the
 # whole sequence: dW_cat (G, K1) = dgT @ xh[:, :T B]^T  ->  [dW_ih | dW_hh | db].
-# The wrappers transpose x in and the outputs / gradients out (cache-blocked, parallel).
+# The gate pass also writes h_t batch-major into the output; the wrappers transpose x in and
+# dout / dx (cache-blocked, parallel).
 # OUT buffers are overwritten (=). Threads: GEMMs split M or N (bit-identical for any thread
 # count); the gate passes split the hidden units; transposes split row blocks. Every output
 # element is computed by one thread in a fixed order: results do not depend on the thread count.
@@ -37,11 +38,12 @@ from .gemm cimport dgemm, sgemm
 
 cdef extern from "rnn_pointwise.h" nogil:
     void nncore_lstm_fwd_f32(float *gi, float *gf, float *gg, float *go, const float *c_prev,
-                             float *c, float *tc, float *h, Py_ssize_t ldh, Py_ssize_t rows,
-                             Py_ssize_t n, int level)
+                             float *c, float *tc, float *h, Py_ssize_t ldh, float *hb,
+                             Py_ssize_t ldhb, Py_ssize_t rows, Py_ssize_t n, int level)
     void nncore_lstm_fwd_f64(double *gi, double *gf, double *gg, double *go,
                              const double *c_prev, double *c, double *tc, double *h,
-                             Py_ssize_t ldh, Py_ssize_t rows, Py_ssize_t n, int level)
+                             Py_ssize_t ldh, double *hb, Py_ssize_t ldhb, Py_ssize_t rows,
+                             Py_ssize_t n, int level)
     void nncore_lstm_bwd_f32(float *di, float *df, float *dg, float *d_o, Py_ssize_t ld_dg,
                              const float *dh, Py_ssize_t ld_dh, float *dc, const float *dout,
                              const float *gi, const float *gf, const float *gg,
@@ -58,8 +60,9 @@ include "rnn_common.pxi"
 
 
 cdef inline void _fwd_units(floating *gT, floating *cT, floating *tcT, floating *xh,
-                            Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t t, Py_ssize_t T,
-                            Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, int level) noexcept nogil:
+                            floating *out, Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t t,
+                            Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
+                            int level) noexcept nogil:
     """Gate pass of hidden units [j0, j1) at step t over their B lanes."""
     cdef Py_ssize_t HB = H * B, LX = (T + 1) * B
     cdef floating *g = gT + t * 4 * HB + j0 * B
@@ -68,10 +71,12 @@ cdef inline void _fwd_units(floating *gT, floating *cT, floating *tcT, floating 
         return
     if floating is float:
         nncore_lstm_fwd_f32(g, g + HB, g + 2 * HB, g + 3 * HB, c, c + HB, tcT + t * HB + j0 * B,
-                            xh + (I + j0) * LX + (t + 1) * B, LX, j1 - j0, B, level)
+                            xh + (I + j0) * LX + (t + 1) * B, LX, out + t * HB + j0, H,
+                            j1 - j0, B, level)
     else:
         nncore_lstm_fwd_f64(g, g + HB, g + 2 * HB, g + 3 * HB, c, c + HB, tcT + t * HB + j0 * B,
-                            xh + (I + j0) * LX + (t + 1) * B, LX, j1 - j0, B, level)
+                            xh + (I + j0) * LX + (t + 1) * B, LX, out + t * HB + j0, H,
+                            j1 - j0, B, level)
 
 
 cdef inline void _bwd_units(floating *dgT, floating *dxh, floating *dcT, const floating *doutT,
@@ -94,7 +99,8 @@ cdef inline void _bwd_units(floating *dgT, floating *dxh, floating *dcT, const f
                             g, g + HB, g + 2 * HB, g + 3 * HB, cT + o, tcT + o, j1 - j0, B)
 
 
-cdef void lstm_forward_seq(floating *xh,               # IN/OUT (K1, (T+1) B), see header
+cdef void lstm_forward_seq(floating *out,              # OUT (T, B, H) the layer output
+                           floating *xh,               # IN/OUT (K1, (T+1) B), see header
                            floating *gT,               # OUT cache (T, G, B)
                            floating *cT,               # IN/OUT (T+1, H, B): cT[0] = c0^T
                            floating *tcT,              # OUT cache (T, H, B)
@@ -109,10 +115,10 @@ cdef void lstm_forward_seq(floating *xh,               # IN/OUT (K1, (T+1) B), s
               nt)
         if unit_nt > 1:
             for p in prange(unit_nt, schedule='static', num_threads=unit_nt):
-                _fwd_units(gT, cT, tcT, xh, p * chunk, min(H, (p + 1) * chunk), t, T, B, I, H,
-                           level)
+                _fwd_units(gT, cT, tcT, xh, out, p * chunk, min(H, (p + 1) * chunk), t, T, B,
+                           I, H, level)
         else:
-            _fwd_units(gT, cT, tcT, xh, 0, H, t, T, B, I, H, level)
+            _fwd_units(gT, cT, tcT, xh, out, 0, H, t, T, B, I, H, level)
 
 
 cdef void lstm_backward_seq(floating *dxh,             # IN/OUT (I+H, (T+1) B), see wrapper
@@ -232,38 +238,33 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None):
     _transpose_into(cT[0], c0, 1)
     gT = np.empty((T, G, B), dt)
     tcT = np.empty((T, H, B), dt)
+    out = np.empty((T, B, H), dt)
     if B > 0:
         if dt == np.float32:
-            _forward_f32(xh, gT, cT, tcT, w_cat, T, B, I, H, nt)
+            _forward_f32(out, xh, gT, cT, tcT, w_cat, T, B, I, H, nt)
         else:
-            _forward_f64(xh, gT, cT, tcT, w_cat, T, B, I, H, nt)
-    out = np.empty((T, B, H), dt)
-    _transpose_into(out.reshape(TB, H), xh[I:I + H, B:], nt)
+            _forward_f64(out, xh, gT, cT, tcT, w_cat, T, B, I, H, nt)
     c_n = np.empty((B, H), dt)
     _transpose_into(c_n, cT[T], 1)
     return out, out[T - 1].copy(), c_n, LSTMCache(xh, gT, cT, tcT, w_cat, T, B, I, H)
 
 
-def _forward_f32(float[:, ::1] xh, float[:, :, ::1] gT, float[:, :, ::1] cT,
-                 float[:, :, ::1] tcT,
-                 const float[:, ::1] w_cat, Py_ssize_t T, Py_ssize_t B, Py_ssize_t I,
-                 Py_ssize_t H, int nt):
+def _forward_f32(float[:, :, ::1] out, float[:, ::1] xh, float[:, :, ::1] gT,
+                 float[:, :, ::1] cT, float[:, :, ::1] tcT, const float[:, ::1] w_cat,
+                 Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, int nt):
     cdef int level = nncore_simd_level()
     with nogil:
-        lstm_forward_seq(&xh[0, 0], &gT[0, 0, 0], &cT[0, 0, 0], &tcT[0, 0, 0], &w_cat[0, 0], T, B,
-                         I, H,
-                         nt, level)
+        lstm_forward_seq(&out[0, 0, 0], &xh[0, 0], &gT[0, 0, 0], &cT[0, 0, 0], &tcT[0, 0, 0],
+                         &w_cat[0, 0], T, B, I, H, nt, level)
 
 
-def _forward_f64(double[:, ::1] xh, double[:, :, ::1] gT, double[:, :, ::1] cT,
-                 double[:, :, ::1] tcT,
-                 const double[:, ::1] w_cat, Py_ssize_t T, Py_ssize_t B, Py_ssize_t I,
-                 Py_ssize_t H, int nt):
+def _forward_f64(double[:, :, ::1] out, double[:, ::1] xh, double[:, :, ::1] gT,
+                 double[:, :, ::1] cT, double[:, :, ::1] tcT, const double[:, ::1] w_cat,
+                 Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, int nt):
     cdef int level = nncore_simd_level()
     with nogil:
-        lstm_forward_seq(&xh[0, 0], &gT[0, 0, 0], &cT[0, 0, 0], &tcT[0, 0, 0], &w_cat[0, 0], T, B,
-                         I, H,
-                         nt, level)
+        lstm_forward_seq(&out[0, 0, 0], &xh[0, 0], &gT[0, 0, 0], &cT[0, 0, 0], &tcT[0, 0, 0],
+                         &w_cat[0, 0], T, B, I, H, nt, level)
 
 
 def lstm_backward(dout, dh_n, dc_n, cache, need_dx=True, need_dweight=True, need_dbias=True):

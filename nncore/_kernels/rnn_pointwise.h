@@ -7,11 +7,12 @@
  * the order r, z, n.
  * Outputs are overwritten (=) except where a comment says "updated in place".
  *
- *   nncore_lstm_fwd(gi, gf, gg, go, c_prev, c, tc, h, ldh, rows, n, level)
+ *   nncore_lstm_fwd(gi, gf, gg, go, c_prev, c, tc, h, ldh, hb, ldhb, rows, n, level)
  *       `rows` hidden units x n batch lanes, each array (rows, n) contiguous except h (row
  *       stride ldh): gi..go hold the pre-activations of gates i, f, g, o on entry and
  *       sigmoid(i), sigmoid(f), tanh(g), sigmoid(o) on exit (the backward cache);
- *       c = f c_prev + i g; tc = tanh(c); h = o tc.
+ *       c = f c_prev + i g; tc = tanh(c); h = o tc, also stored batch-major as
+ *       hb[lane * ldhb + unit] (the layer output).
  *   nncore_lstm_bwd(di, df, dg, do, ld_dg, dh, ld_dh, dc, dout, gi, gf, gg, go, c_prev, tc,
  *                   rows, n)
  *       the same (rows, n) blocks (di..do with row stride ld_dg, dh with ld_dh); with
@@ -50,8 +51,8 @@ static inline void nncore_rnn_tanh_##SFX(T *y, const T *a, ptrdiff_t n, int leve
     for (ptrdiff_t j = 0; j < n; j++) y[j] = TANH(a[j]);                                     \
 }                                                                                            \
 static void nncore_lstm_fwd_##SFX(T *gi, T *gf, T *gg, T *go, const T *c_prev, T *c, T *tc,  \
-                                  T *h, ptrdiff_t ldh, ptrdiff_t rows, ptrdiff_t n,          \
-                                  int level) {                                               \
+                                  T *h, ptrdiff_t ldh, T *hb, ptrdiff_t ldhb, ptrdiff_t rows, \
+                                  ptrdiff_t n, int level) {                                  \
     const ptrdiff_t m = rows * n;                                                            \
     nncore_rnn_sigmoid_##SFX(gi, gi, m, level);                                              \
     nncore_rnn_sigmoid_##SFX(gf, gf, m, level);                                              \
@@ -60,7 +61,11 @@ static void nncore_lstm_fwd_##SFX(T *gi, T *gf, T *gg, T *go, const T *c_prev, T
     for (ptrdiff_t k = 0; k < m; k++) c[k] = gf[k] * c_prev[k] + gi[k] * gg[k];              \
     nncore_rnn_tanh_##SFX(tc, c, m, level);                                                  \
     for (ptrdiff_t r = 0; r < rows; r++)                                                     \
-        for (ptrdiff_t j = 0; j < n; j++) h[r * ldh + j] = go[r * n + j] * tc[r * n + j];    \
+        for (ptrdiff_t j = 0; j < n; j++) {                                                  \
+            const T v = go[r * n + j] * tc[r * n + j];                                       \
+            h[r * ldh + j] = v;                                                              \
+            hb[j * ldhb + r] = v;                                                            \
+        }                                                                                    \
 }                                                                                            \
 static void nncore_lstm_bwd_##SFX(T *restrict di, T *restrict df, T *restrict dgg,           \
                                   T *restrict dO, ptrdiff_t ld_dg, const T *restrict dh,     \

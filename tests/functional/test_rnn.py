@@ -277,3 +277,26 @@ def test_bad_input_raises_clear_errors():
     with pytest.raises(ValueError, match="shape"):
         cell(nncore.Tensor(np.zeros((2, 4), np.float32)),
              (nncore.Tensor(np.zeros((3, 5), np.float32)),) * 2)
+
+
+def test_numpy_benchmark_baseline_matches_nncore():
+    """benchmarks/baseline_rnn.py is an honest baseline: same results as the kernels."""
+    from benchmarks import baseline_rnn as nb
+    from nncore._kernels import gru as KG
+    from nncore._kernels import lstm as KL
+
+    T, B, I, H = 4, 3, 5, 6
+    x, h, c, w_ih, w_hh, b_ih, b_hh = make_lstm(T, B, I, H)
+    dout = rng(7).standard_normal((T, B, H))
+    zeros = np.zeros((B, H))
+    got = nb.lstm_forward_backward(x, h, c, w_ih, w_hh, b_ih, b_hh, dout)
+    *_, cache = KL.lstm_forward(x, h, c, w_ih, w_hh, b_ih, b_hh)
+    want = KL.lstm_backward(dout, zeros, zeros, cache)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    x, h, w_ih, w_hh, b_ih, b_hh = make_gru(T, B, I, H)
+    got = nb.gru_forward_backward(x, h, w_ih, w_hh, b_ih, b_hh, dout)
+    hs, gates, ghs = KG.gru_forward(x, h, w_ih, w_hh, b_ih, b_hh)
+    want = KG.gru_backward(dout, zeros, gates, ghs, hs, x, w_ih, w_hh)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
