@@ -6,10 +6,12 @@
  *
  * The work is many short row copies (OW elements, often 10-32), so the per-row cost matters:
  * the valid oh/ow ranges are computed once per kernel tap, leaving branch-free inner loops.
- * The bodies are compiled twice, for AVX-512 (GCC target attribute) and portable, and picked
- * at run time from nncore_simd_level() (capped by NNCORE_SIMD). Plain loops compiled for
- * AVX-512 beat hand-written masked loads/stores here: col2im's shifted, overlapping masked
- * stores stall store-to-load forwarding (measured 7x slower on LeNet shapes).
+ * The bodies are compiled for AVX-512 (GCC target attribute) and portable, and picked at run
+ * time from nncore_simd_level() (capped by NNCORE_SIMD). AVX-512 im2col uses masked loads and
+ * full-vector stores (below). col2im stays plain loops compiled for AVX-512: hand-written
+ * masked adds were 7x slower on LeNet shapes (shifted, overlapping read-modify-writes of one
+ * image row defeat store-to-load forwarding), and GCC turns plain short copy loops into
+ * memcpy calls, which is why im2col does not use them.
  * Row sums use 16 independent lanes added in a fixed order: the same bits on every path.
  */
 #ifndef NNCORE_CONV_IM2COL_H
@@ -117,8 +119,8 @@ NNCORE_CONV_BODIES(double, f64, avx512_exact, NNCORE_CONV_AVX512)
 
 /* AVX-512 im2col: every write is a full, unmasked vector store (masked stores are slow on
  * some cores, e.g. Zen 4), so a row's last vector spills up to VL-1 elements past its end.
- * Rows are written in increasing address order, so the next row overwrites the spill; the
- * last one lands in NNCORE_CONV_SLACK elements the caller allocates after col. Loads are
+ * Output rows are written in increasing address order, so the next row overwrites the spill;
+ * the last one lands in NNCORE_CONV_SLACK elements the caller allocates after col. Loads are
  * masked (zero-filling), so nothing outside the valid input columns is read. Stride-1 rows
  * only; other strides take the exact body. */
 #define NNCORE_CONV_SLACK 16

@@ -58,32 +58,20 @@ cdef void _max_plane(floating* out, int64_t* arg, const floating* x,
             arg[oh * g.OW + ow] = best_i
 
 
-cdef void _max_plane_2x2(floating* out, int64_t* arg, const floating* x,
-                         const PoolGeom* g) noexcept nogil:
+cdef extern from "pool_max2x2.h" nogil:
+    void nncore_max2x2_f32(float* out, int64_t* arg, const float* x, int64_t OH, int64_t OW,
+                           int64_t W)
+    void nncore_max2x2_f64(double* out, int64_t* arg, const double* x, int64_t OH, int64_t OW,
+                           int64_t W)
+
+
+cdef inline void _max_plane_2x2(floating* out, int64_t* arg, const floating* x,
+                                const PoolGeom* g) noexcept nogil:
     """Kernel 2x2, stride 2, no padding, no dilation, every window inside the input."""
-    cdef Py_ssize_t oh, ow, i0, i1, bi
-    cdef floating a, b, c, d, best
-    for oh in range(g.OH):
-        for ow in range(g.OW):
-            i0 = (2 * oh) * g.W + 2 * ow
-            i1 = i0 + g.W
-            a = x[i0]
-            b = x[i0 + 1]
-            c = x[i1]
-            d = x[i1 + 1]
-            best = a
-            bi = i0
-            if b > best or isnan(b):
-                best = b
-                bi = i0 + 1
-            if c > best or isnan(c):
-                best = c
-                bi = i1
-            if d > best or isnan(d):
-                best = d
-                bi = i1 + 1
-            out[oh * g.OW + ow] = best
-            arg[oh * g.OW + ow] = bi
+    if floating is float:
+        nncore_max2x2_f32(out, arg, x, g.OH, g.OW, g.W)
+    else:
+        nncore_max2x2_f64(out, arg, x, g.OH, g.OW, g.W)
 
 
 cdef void _maxpool_forward(floating* out, int64_t* arg, const floating* x, const PoolGeom* g,
