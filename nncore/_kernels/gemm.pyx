@@ -15,6 +15,7 @@ import numpy as np
 cimport numpy as cnp
 from cython.parallel cimport prange
 from libc.stdint cimport int64_t, uintptr_t
+from libc.string cimport memset
 
 from ._parallel import get_num_threads
 
@@ -394,10 +395,12 @@ def _set_blocking_for_testing(int mc=0, int kc=0, int nc=0) -> None:
 
 
 def _force_path_for_testing(str path="auto") -> None:
-    """Force the "packed" or "direct" (no packing) path, or "direct_rows": direct without the
-    column-vector kernel for thin panels; "auto" restores the heuristic."""
+    """Force the "packed" or "direct" (no packing) path, "direct_rows" (direct without the
+    column-vector kernel for thin panels) or "dot" (dot products, where op(A) rows and op(B)
+    columns are contiguous; else direct); "auto" restores the heuristic."""
     global nncore_gemm_force_path, nncore_gemm_allow_tkr
-    nncore_gemm_force_path = {"auto": 0, "packed": 1, "direct": 2, "direct_rows": 2}[path]
+    nncore_gemm_force_path = {"auto": 0, "packed": 1, "direct": 2, "direct_rows": 2,
+                              "dot": 3}[path]
     nncore_gemm_allow_tkr = path != "direct_rows"
 
 
@@ -414,20 +417,24 @@ _set_shared_packing_for_testing(None)
 
 
 def _plan_for_testing(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, dtype=np.float32,
-                      int nthreads=1) -> dict:
+                      int nthreads=1, bint trans_a=False, bint trans_b=False) -> dict:
     """The plan gemm would use for this problem: path, split, parts, tile and block sizes."""
     cdef nncore_gemm_args_s ps
     cdef nncore_gemm_args_d pd
+    memset(&ps, 0, sizeof(ps))
+    memset(&pd, 0, sizeof(pd))
+    ps.trans_a = pd.trans_a = trans_a
+    ps.trans_b = pd.trans_b = trans_b
     if np.dtype(dtype) == np.float32:
         ps.M, ps.N, ps.K = M, N, K
         nncore_gemm_plan_s(&ps, nthreads)
         return dict(kernel=ps.impl.name.decode(), mr=ps.impl.mr, nr=ps.impl.nr,
-                    direct=bool(ps.direct),
+                    direct=bool(ps.direct), dot=ps.direct == 2,
                     split="N" if ps.split_n else "M", nparts=ps.nparts, mc=ps.mc, kc=ps.kc,
                     nc=ps.nc, shared_b=bool(ps.shared_b))
     pd.M, pd.N, pd.K = M, N, K
     nncore_gemm_plan_d(&pd, nthreads)
     return dict(kernel=pd.impl.name.decode(), mr=pd.impl.mr, nr=pd.impl.nr,
-                direct=bool(pd.direct),
+                direct=bool(pd.direct), dot=pd.direct == 2,
                 split="N" if pd.split_n else "M", nparts=pd.nparts, mc=pd.mc, kc=pd.kc,
                 nc=pd.nc, shared_b=bool(pd.shared_b))

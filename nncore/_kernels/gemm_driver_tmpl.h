@@ -44,6 +44,9 @@ typedef struct {
                   const GD_T *b, int64_t rs_b, GD_T *c, int64_t ldc, const GD_EPI *e,
                   const GD_T *bias, GD_T *abuf);
     int64_t tw;
+    /* dot-product kernel (op(A) rows and op(B) columns contiguous over k), or NULL */
+    void (*ukr_dot)(int64_t m, int64_t n, int64_t kc, const GD_T *a, int64_t lda, const GD_T *b,
+                    int64_t ldb, GD_T *c, int64_t ldc, const GD_EPI *e, const GD_T *bias);
 } GD_IMPL;
 
 /* The problem, plus the plan filled in by nncore_gemm_plan_<s|d>. */
@@ -62,7 +65,7 @@ typedef struct {
     /* plan */
     const GD_IMPL *impl;
     int64_t mc, kc, nc;
-    int direct;  /* 1: direct path, 0: packed path */
+    int direct;  /* 2: dot-product path, 1: direct path, 0: packed path */
     int split_n; /* 1: parts split N, 0: parts split M */
     int nparts;
     int shared_b; /* packed, split M: the threads pack each op(B) panel once, together */
@@ -76,20 +79,21 @@ static const GD_IMPL GD_FN(nncore_gemm_impls)[3] = {
     {"portable", 4, 8, 128, 256, 2048, GD_CAT(gemm_ukr_packed, GD_CAT(portable, GD_SFX)),
      GD_CAT(gemm_ukr_strided, GD_CAT(portable, GD_SFX)), 0, 0,
      GD_CAT(gemm_pack_a, GD_CAT(portable, GD_SFX)),
-     GD_CAT(gemm_pack_b, GD_CAT(portable, GD_SFX)), 0, 0},
+     GD_CAT(gemm_pack_b, GD_CAT(portable, GD_SFX)), 0, 0, 0},
 #if NNCORE_X86
     {"avx2+fma", 6, GD_F32 ? 16 : 8, GD_F32 ? 72 : 48, 512, 4096,
      GD_CAT(gemm_ukr_packed, GD_CAT(avx2, GD_SFX)), GD_CAT(gemm_ukr_strided, GD_CAT(avx2, GD_SFX)),
      GD_CAT(gemm_ukr_strided, GD_CAT(avx2n, GD_SFX)), 0,
      GD_CAT(gemm_pack_a, GD_CAT(avx2, GD_SFX)), GD_CAT(gemm_pack_b, GD_CAT(avx2, GD_SFX)), 0,
-     0},
+     0, 0},
     {"avx512", 14, GD_F32 ? 32 : 16, GD_F32 ? 168 : 112, 512, 4096,
      GD_CAT(gemm_ukr_packed, GD_CAT(avx512, GD_SFX)),
      GD_CAT(gemm_ukr_strided, GD_CAT(avx512, GD_SFX)),
      GD_CAT(gemm_ukr_strided, GD_CAT(avx512n, GD_SFX)),
      GD_CAT(gemm_ukr_strided, GD_CAT(avx512q, GD_SFX)),
      GD_CAT(gemm_pack_a, GD_CAT(avx512, GD_SFX)), GD_CAT(gemm_pack_b, GD_CAT(avx512, GD_SFX)),
-     GD_CAT(gemm_tkr, GD_CAT(avx512q, GD_SFX)), GD_F32 ? 24 : 12},
+     GD_CAT(gemm_tkr, GD_CAT(avx512q, GD_SFX)), GD_F32 ? 24 : 12,
+     GD_CAT(gemm_dot, GD_CAT(avx512, GD_SFX))},
 #else
     {0}, {0},
 #endif
@@ -164,8 +168,14 @@ static int GD_FN(nncore_gemm_plan)(GD_ARGS *p, int nthreads) {
                  (a_bytes + b_bytes <= ((int64_t)768 << 10) ||
                   ((a_bytes <= ((int64_t)128 << 10) || p->N <= impl->nr) &&
                    (!p->trans_b || b_bytes <= ((int64_t)1 << 20))));
+    /* dot products (direct == 2) for A @ B.T with fewer than 32 rows or columns and K >= 128
+     * (measured: 32x1024 @ 1024x27 87 vs 58 GFLOP/s direct; at 32 rows and K = 256 it loses) */
+    const int dot_ok = impl->ukr_dot && !p->trans_a && p->trans_b;
+    if (dot_ok && p->K >= 128 && (p->M < 32 || p->N < 32) && p->M * p->N <= 32768)
+        direct = 2;
     if (nncore_gemm_force_path == NNCORE_GEMM_PATH_PACKED) direct = 0;
     if (nncore_gemm_force_path == NNCORE_GEMM_PATH_DIRECT) direct = 1;
+    if (nncore_gemm_force_path == NNCORE_GEMM_PATH_DOT) direct = dot_ok ? 2 : 1;
     p->direct = direct;
 
     /* threads: about >= 256k multiply-adds each, so fork/join cost stays small */
@@ -297,6 +307,20 @@ static void GD_FN(nncore_gemm_direct)(const GD_ARGS *p, int64_t m0, int64_t m1, 
     }
 }
 
+/* Dot-product path: 4 x 4 tiles of dot products over the whole K, nothing packed. */
+static void GD_FN(nncore_gemm_dotpath)(const GD_ARGS *p, int64_t m0, int64_t m1, int64_t n0,
+                                       int64_t n1) {
+    GD_EPI e = {p->alpha, p->beta, 1, 1, p->act};
+    for (int64_t i = m0; i < m1; i += 4) {
+        const int64_t m = m1 - i < 4 ? m1 - i : 4;
+        for (int64_t j = n0; j < n1; j += 4) {
+            const int64_t n = n1 - j < 4 ? n1 - j : 4;
+            p->impl->ukr_dot(m, n, p->K, p->A + i * p->lda, p->lda, p->B + j * p->ldb, p->ldb,
+                             p->C + i * p->ldc + j, p->ldc, &e, p->bias ? p->bias + j : 0);
+        }
+    }
+}
+
 static void GD_FN(nncore_gemm_packed)(const GD_ARGS *p, int64_t m0, int64_t m1, int64_t n0,
                                       int64_t n1) {
     const GD_IMPL *impl = p->impl;
@@ -360,7 +384,9 @@ static void GD_FN(nncore_gemm_part)(const GD_ARGS *p, int part) {
     if (lo >= hi) return;
     int64_t m0 = 0, m1 = p->M, n0 = 0, n1 = p->N;
     if (p->split_n) { n0 = lo; n1 = hi; } else { m0 = lo; m1 = hi; }
-    if (p->direct)
+    if (p->direct == 2)
+        GD_FN(nncore_gemm_dotpath)(p, m0, m1, n0, n1);
+    else if (p->direct)
         GD_FN(nncore_gemm_direct)(p, m0, m1, n0, n1);
     else
         GD_FN(nncore_gemm_packed)(p, m0, m1, n0, n1);

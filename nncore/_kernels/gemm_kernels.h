@@ -126,6 +126,8 @@ NNCORE_GEMM_ACT_ROWS(d, double, erf, exp, nncore_ew_f64)
 #if NNCORE_X86
 /* AVX-512F, float32: 14 x 32 tile (28 zmm accumulators). */
 #define UK_SFX avx512_s
+#define UK_DOT 1
+#define UK_REDUCE(v) _mm512_reduce_add_ps(v)
 #define UK_TRB 8
 #define UK_TRANSPOSE(s, ls, d, ld) nncore_gemm_tr8x8_s(s, ls, d, ld)
 #define UK_ATTR __attribute__((target("avx512f")))
@@ -182,6 +184,8 @@ NNCORE_GEMM_ACT_ROWS(d, double, erf, exp, nncore_ew_f64)
 
 /* AVX-512F, float64: 14 x 16 tile. */
 #define UK_SFX avx512_d
+#define UK_DOT 1
+#define UK_REDUCE(v) _mm512_reduce_add_pd(v)
 #define UK_TRB 4
 #define UK_TRANSPOSE(s, ls, d, ld) nncore_gemm_tr4x4_d(s, ls, d, ld)
 #define UK_ATTR __attribute__((target("avx512f")))
@@ -449,6 +453,7 @@ static int64_t nncore_gemm_override_mc = 0, nncore_gemm_override_kc = 0,
 #define NNCORE_GEMM_PATH_AUTO 0
 #define NNCORE_GEMM_PATH_PACKED 1
 #define NNCORE_GEMM_PATH_DIRECT 2
+#define NNCORE_GEMM_PATH_DOT 3
 static int nncore_gemm_force_path = NNCORE_GEMM_PATH_AUTO;
 /* 1: threads share packed op(B) panels (off by default: see docs/gemm.md, set from gemm.pyx) */
 static int nncore_gemm_allow_shared = 0;

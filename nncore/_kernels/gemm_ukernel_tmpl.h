@@ -343,6 +343,117 @@ static UK_ATTR void UK_FN(gemm_tkr)(int64_t m, int64_t n, int64_t kc, const UK_T
 #undef UK_TW
 #endif
 
+#ifdef UK_DOT
+/* Dot-product micro-kernel for op(A) rows and op(B) columns both contiguous over k (A @ B.T
+ * with row-major A and B): a tile of RM x RN <= 4 x 4 dot products, vectorised over k with a
+ * masked last chunk, reduced by UK_REDUCE (a fixed shuffle tree) and finished by a scalar
+ * epilogue. No packing at all: for few rows or columns and a long K (weight gradients such
+ * as dout @ col.T) packing and padding cost more than the products. */
+static inline __attribute__((always_inline)) UK_ATTR void UK_FN(gemm_dot_body)(
+    const int RM, const int RN, const int64_t kc, const UK_T *restrict a, const int64_t lda,
+    const UK_T *restrict b, const int64_t ldb, UK_T *restrict c, const int64_t ldc,
+    const UK_EPI *e, const UK_T *restrict bias) {
+    UK_V acc[4][4];
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        if (i >= RM) break;
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) {
+            if (j >= RN) break;
+            acc[i][j] = UK_ZERO();
+        }
+    }
+    int64_t k = 0;
+    for (; k + UK_VL <= kc; k += UK_VL) {
+        UK_V av[4], bv[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) {
+            if (i >= RM) break;
+            av[i] = UK_LOADU(a + i * lda + k);
+        }
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) {
+            if (j >= RN) break;
+            bv[j] = UK_LOADU(b + j * ldb + k);
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) {
+            if (i >= RM) break;
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) {
+                if (j >= RN) break;
+                acc[i][j] = UK_FMADD(av[i], bv[j], acc[i][j]);
+            }
+        }
+    }
+    if (k < kc) {
+        const UK_MASK_T mk = UK_MASK(kc - k);
+        UK_V av[4], bv[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) {
+            if (i >= RM) break;
+            av[i] = UK_MASK_LOADZ(mk, a + i * lda + k);
+        }
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) {
+            if (j >= RN) break;
+            bv[j] = UK_MASK_LOADZ(mk, b + j * ldb + k);
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) {
+            if (i >= RM) break;
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) {
+                if (j >= RN) break;
+                acc[i][j] = UK_FMADD(av[i], bv[j], acc[i][j]);
+            }
+        }
+    }
+    const UK_T alpha = e->alpha, beta = e->beta;
+    const int relu = e->last && e->act == NNCORE_GEMM_ACT_RELU;
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        if (i >= RM) break;
+        UK_T *ci = c + i * ldc;
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) {
+            if (j >= RN) break;
+            UK_T r = UK_REDUCE(acc[i][j]);
+            if (e->first) {
+                if (alpha != (UK_T)1) r = r * alpha;
+                if (beta != 0) r = r + beta * ci[j];
+                if (bias) r = r + bias[j];
+            } else {
+                r = alpha != (UK_T)1 ? r * alpha + ci[j] : ci[j] + r;
+            }
+            if (relu) r = r <= 0 ? (UK_T)0 : r;
+            ci[j] = r;
+        }
+    }
+    if (e->last && e->act >= NNCORE_GEMM_ACT_GELU) UK_ACT_ROWS(c, ldc, RM, RN, e->act);
+}
+
+#define UK_DOT_CASE(rm, rn)                                                                   \
+    case (rm) * 4 + (rn) - 5:                                                                 \
+        UK_FN(gemm_dot_body)(rm, rn, kc, a, lda, b, ldb, c, ldc, e, bias);                    \
+        break;
+
+/* One tile of m x n <= 4 x 4 dot products (see gemm_dot_body). */
+static UK_ATTR void UK_FN(gemm_dot)(int64_t m, int64_t n, int64_t kc, const UK_T *restrict a,
+                                    int64_t lda, const UK_T *restrict b, int64_t ldb,
+                                    UK_T *restrict c, int64_t ldc, const UK_EPI *e,
+                                    const UK_T *restrict bias) {
+    switch ((int)(m * 4 + n - 5)) {
+        UK_DOT_CASE(1, 1) UK_DOT_CASE(1, 2) UK_DOT_CASE(1, 3) UK_DOT_CASE(1, 4)
+        UK_DOT_CASE(2, 1) UK_DOT_CASE(2, 2) UK_DOT_CASE(2, 3) UK_DOT_CASE(2, 4)
+        UK_DOT_CASE(3, 1) UK_DOT_CASE(3, 2) UK_DOT_CASE(3, 3) UK_DOT_CASE(3, 4)
+        UK_DOT_CASE(4, 1) UK_DOT_CASE(4, 2) UK_DOT_CASE(4, 3) UK_DOT_CASE(4, 4)
+    default: break;
+    }
+}
+#undef UK_DOT_CASE
+#endif
+
 #define UK_ROWS(mm)                                                                           \
     do {                                                                                      \
         UK_FN(gemm_ukr_body)(mm, mm, n, kc, a, rs_a, cs_a, b, rs_b, c, ldc, e, bias);         \

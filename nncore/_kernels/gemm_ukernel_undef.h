@@ -28,3 +28,5 @@
 #undef UK_ACT_ROWS
 #undef UK_TCOLS
 #undef UK_TNV
+#undef UK_DOT
+#undef UK_REDUCE

@@ -199,6 +199,44 @@ def test_alpha_beta_bias_out(path, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_dot_product_path(dtype):
+    """A @ B.T as 4 x 4 tiles of dot products (AVX-512; elsewhere the forced path falls back
+    to direct): every tile remainder, masked K tails, strided rows, epilogues, NaN, threads."""
+    from nncore._kernels import activation as A
+
+    G._force_path_for_testing("dot")
+    rng = np.random.default_rng(17)
+    for M, N, K in [(1, 1, 1), (5, 7, 17), (32, 27, 300), (3, 9, 16), (13, 2, 129)]:
+        base_a = rng.standard_normal((M, K + 3)).astype(dtype)
+        b = rng.standard_normal((N, K)).astype(dtype)
+        a = base_a[:, 2:K + 2]  # rows with a stride larger than K
+        bias = rng.standard_normal(N).astype(dtype)
+        c0 = rng.standard_normal((M, N)).astype(dtype)
+        out = G.gemm(a, b, c0.copy(), trans_b=True, alpha=-0.5, beta=1.5, bias=bias)
+        assert_gemm_close(out, a, b.T, -0.5, 1.5, c0, bias)
+        np.testing.assert_array_equal(
+            G.gemm(a, b, c0.copy(), trans_b=True, alpha=-0.5, beta=1.5, bias=bias,
+                   activation="gelu"), A.gelu_forward(out))
+        relu = G.gemm(a, b, trans_b=True, bias=bias, activation="relu")
+        plain = G.gemm(a, b, trans_b=True, bias=bias)
+        np.testing.assert_array_equal(relu, np.where(plain <= 0, 0, plain))
+        a_nan = a.copy()
+        a_nan[0, K // 2] = np.nan
+        assert np.all(np.isnan(G.gemm(a_nan, b, trans_b=True)[0]))
+    G._force_path_for_testing("auto")
+    a = rng.standard_normal((30, 1000)).astype(dtype)
+    b = rng.standard_normal((200, 1000)).astype(dtype)
+    if G.dispatched_simd() == "avx512":
+        assert G._plan_for_testing(30, 200, 1000, dtype, trans_b=True)["dot"]
+    results = []
+    for nt in (1, 2):
+        set_num_threads(nt)
+        results.append(G.gemm(a, b, trans_b=True))
+    np.testing.assert_array_equal(results[0], results[1])
+    assert_gemm_close(results[0], a, b.T)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_thin_panel_kernels_agree(dtype):
     """Tall products with 1-8 (and NR + 1-8) columns on the direct path: the column-vector
     kernel (AVX-512 with VL, <= 4 columns) and the row-broadcast kernels give the same bits,
