@@ -13,7 +13,6 @@
 # Parallelism: planes are independent, split statically over threads (every output and dinp
 # element is written by exactly one thread, so results do not depend on the thread count).
 from cython.parallel cimport prange
-from libc.math cimport INFINITY, isnan
 from libc.stdint cimport int64_t
 from libc.string cimport memset
 
@@ -34,35 +33,22 @@ cdef struct PoolGeom:
     Py_ssize_t divisor       # > 0: divisor_override
 
 
-cdef void _max_plane(floating* out, int64_t* arg, const floating* x,
-                     const PoolGeom* g) noexcept nogil:
-    cdef Py_ssize_t oh, ow, kh, kw, ih, iw, best_i
-    cdef floating best, v
-    for oh in range(g.OH):
-        for ow in range(g.OW):
-            best = -INFINITY
-            best_i = -1
-            for kh in range(g.KH):
-                ih = oh * g.sh - g.ph + kh * g.dh
-                if ih < 0 or ih >= g.H:
-                    continue
-                for kw in range(g.KW):
-                    iw = ow * g.sw - g.pw + kw * g.dw
-                    if iw < 0 or iw >= g.W:
-                        continue
-                    v = x[ih * g.W + iw]
-                    if best_i < 0 or v > best or isnan(v):   # PyTorch: NaN wins
-                        best = v
-                        best_i = ih * g.W + iw
-            out[oh * g.OW + ow] = best
-            arg[oh * g.OW + ow] = best_i
-
-
 cdef extern from "pool_max2x2.h" nogil:
     void nncore_max2x2_f32(float* out, int64_t* arg, const float* x, int64_t OH, int64_t OW,
                            int64_t W)
     void nncore_max2x2_f64(double* out, int64_t* arg, const double* x, int64_t OH, int64_t OW,
                            int64_t W)
+    void nncore_maxpool_plane_f32(float* out, int64_t* arg, const float* x, const int64_t* geo)
+    void nncore_maxpool_plane_f64(double* out, int64_t* arg, const double* x,
+                                  const int64_t* geo)
+
+
+cdef inline void _max_plane(floating* out, int64_t* arg, const floating* x,
+                            const int64_t* geo) noexcept nogil:
+    if floating is float:
+        nncore_maxpool_plane_f32(out, arg, x, geo)
+    else:
+        nncore_maxpool_plane_f64(out, arg, x, geo)
 
 
 cdef inline void _max_plane_2x2(floating* out, int64_t* arg, const floating* x,
@@ -79,11 +65,14 @@ cdef void _maxpool_forward(floating* out, int64_t* arg, const floating* x, const
     cdef Py_ssize_t p, osz = g.OH * g.OW, isz = g.H * g.W
     cdef bint fast = (g.KH == 2 and g.KW == 2 and g.sh == 2 and g.sw == 2 and g.ph == 0
                       and g.pw == 0 and 2 * g.OH <= g.H and 2 * g.OW <= g.W)
+    cdef int64_t geo[12]
+    geo[0], geo[1], geo[2], geo[3], geo[4], geo[5] = g.H, g.W, g.OH, g.OW, g.KH, g.KW
+    geo[6], geo[7], geo[8], geo[9], geo[10], geo[11] = g.sh, g.sw, g.ph, g.pw, g.dh, g.dw
     for p in prange(g.P, schedule='static', num_threads=nthreads):
         if fast:
             _max_plane_2x2(out + p * osz, arg + p * osz, x + p * isz, g)
         else:
-            _max_plane(out + p * osz, arg + p * osz, x + p * isz, g)
+            _max_plane(out + p * osz, arg + p * osz, x + p * isz, geo)
 
 
 cdef void _maxpool_backward(floating* dinp, const floating* dout, const int64_t* arg,

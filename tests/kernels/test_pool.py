@@ -109,6 +109,12 @@ def test_maxpool_nan_and_inf():
     x = np.array([[[[1.0, np.nan], [3.0, 2.0]]]], np.float32)
     out, idx = K.maxpool2d_forward(x, 2)
     assert np.isnan(out[0, 0, 0, 0]) and idx[0, 0, 0, 0] == 1
+    # general path: the last NaN of a window wins (PyTorch's `val > max || isnan(val)`)
+    x = np.array([[[[1.0, np.nan, 3.0], [np.nan, 2.0, 0.0], [5.0, 6.0, 7.0]]]])
+    out, idx = K.maxpool2d_forward(x, 3, 1, 1)
+    assert np.isnan(out[0, 0, 1, 1]) and idx[0, 0, 1, 1] == 3
+    assert out[0, 0, 2, 2] == 7.0 and idx[0, 0, 2, 2] == 8
+    np.testing.assert_array_equal(idx[0, 0], [[3, 3, 1], [3, 3, 1], [3, 3, 8]])  # torch's
     x = np.full((1, 1, 3, 3), -np.inf)
     out, idx = K.maxpool2d_forward(x, 2, 1, 1)
     assert np.all(out == -np.inf) and idx.min() >= 0
