@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import harness  # noqa: E402
 
 FAMILIES = {"mlp": "bench_mlp", "ops": "bench_ops", "lm": "bench_lm", "conv": "bench_conv",
-            "pool": "bench_pool", "norm": "bench_norm", "optim": "bench_optim"}
+            "pool": "bench_pool", "norm": "bench_norm", "optim": "bench_optim",
+            "rnn": "bench_rnn"}
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -125,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"median of {repeats} repeats (>= {min_time} s each); ratio = other time / nncore "
           f"time (>1: nncore faster); ~ = spread > 10%")
     if records:
-        print(harness.results_table(records, backends))
+        print(harness.results_table(records))
     if "gemm" in families:
         gemm_script = harness.REPO_ROOT / "benchmarks" / "bench_gemm.py"
         if gemm_script.exists():
