@@ -178,10 +178,13 @@ static int GD_FN(nncore_gemm_plan)(GD_ARGS *p, int nthreads) {
     if (nncore_gemm_force_path == NNCORE_GEMM_PATH_DOT) direct = dot_ok ? 2 : 1;
     p->direct = direct;
 
-    /* threads: about >= 256k multiply-adds each, so fork/join cost stays small */
+    /* threads: >= 1M multiply-adds each (~10 us): on a quiet machine fork/join would pay
+     * from ~256k, but on a loaded one every fork waits for a descheduled worker (measured on
+     * the shared VM: 2-thread calls of 0.9M multiply-adds took ~17 ms instead of ~20 us) */
     const double work = (double)p->M * (double)p->N * (double)p->K;
+    const double per_thread = 1048576.0;
     int nt = nthreads < 1 ? 1 : nthreads;
-    if (work < 262144.0 * nt) nt = (int)(work / 262144.0);
+    if (work < per_thread * nt) nt = (int)(work / per_thread);
     if (nt < 1) nt = 1;
     const int64_t tm = (p->M + impl->mr - 1) / impl->mr, tn = (p->N + impl->nr - 1) / impl->nr;
     if (nt > 1) {

@@ -359,7 +359,7 @@ def test_shared_b_packing_bit_identical(level, dtype):
     G._set_blocking_for_testing(mc=2 * mr, kc=24, nc=2 * nr)
     G._set_shared_packing_for_testing(True)
     rng = np.random.default_rng(14)
-    M, N, K = 40 * mr + 3, 5 * nr + 7, 101
+    M, N, K = 80 * mr + 3, 5 * nr + 7, 301
     assert G._plan_for_testing(M, N, K, dtype, 2)["shared_b"]
     G._set_shared_packing_for_testing(False)
     assert not G._plan_for_testing(M, N, K, dtype, 2)["shared_b"]
