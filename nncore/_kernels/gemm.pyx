@@ -1,10 +1,13 @@
 # gemm.pyx: general matrix multiply for float32 and float64, the engine's hot path.
-#   C = alpha * op(A) @ op(B) + beta * C (+ bias broadcast over rows)
+#   C = act(alpha * op(A) @ op(B) + beta * C (+ bias broadcast over rows)),
+#   act: none, relu, gelu (erf) or gelu_tanh, fused into the tile epilogue
 # Shapes: op(A) is (M, K), op(B) is (K, N), C and out are (M, N), bias is (N,); batched: a
 # leading batch dimension Bt. `out` is overwritten when beta == 0 (never read, so garbage or NaN
 # in it does not leak); with beta != 0 it is read and updated.
-# The blocked, packed algorithm and its SIMD micro-kernels (AVX-512, AVX2+FMA, portable C,
-# chosen at run time) live in gemm_kernels.h and the gemm_*_tmpl.h headers it includes.
+# The blocked, packed algorithm, the small-matrix paths (direct, dot-product) and the SIMD
+# micro-kernels (AVX-512, AVX2+FMA, portable C, chosen at run time) live in gemm_kernels.h and
+# the gemm_*_tmpl.h headers it includes; the plan and the OpenMP team run in C
+# (nncore_gemm_plan_*/nncore_gemm_execute_*). Design notes: docs/gemm.md.
 # Threads split M or N on micro-tile boundaries and never K, so results are bit-identical for
 # any thread count. Views (slices, .T) are used in place when one of their strides is the
 # element size: a transposed view just flips trans_a/trans_b.

@@ -12,7 +12,9 @@
  * Determinism: every element of C is computed by the same sequence of floating-point operations
  * whatever the thread count: K is never split between threads, the K blocking (KC) and the
  * micro-kernel depend only on the dtype, the shape and the SIMD level, and threads split M or N
- * on micro-tile boundaries. Results are therefore bit-identical for ANY thread count.
+ * on micro-tile boundaries. Results are therefore bit-identical for ANY thread count. (The
+ * dot-product path sums per-lane partials and reduces them in a fixed tree: a different order
+ * from the other paths, but chosen from the shape alone, so the same holds.)
  */
 #ifndef NNCORE_GEMM_KERNELS_H
 #define NNCORE_GEMM_KERNELS_H
