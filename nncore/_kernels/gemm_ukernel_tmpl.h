@@ -463,7 +463,7 @@ static UK_ATTR void UK_FN(gemm_dot)(int64_t m, int64_t n, int64_t kc, const UK_T
     } while (0)
 
 /* Strided-A micro-kernel (no packing): A read in place with any (rs_a, cs_a), B rows with
- * stride rs_b. A partial tile of m < MR rows runs as instances for 8, 4, 2 and 1 rows (no
+ * stride rs_b. A partial tile of m < MR rows runs as instances for 8, 6, 4, 2 and 1 rows (no
  * wasted work, few instances: each instance is a fully unrolled copy of the kernel). */
 static UK_ATTR void UK_FN(gemm_ukr_strided)(int64_t m, int64_t n, int64_t kc,
                                             const UK_T *restrict a, int64_t rs_a, int64_t cs_a,
@@ -476,6 +476,9 @@ static UK_ATTR void UK_FN(gemm_ukr_strided)(int64_t m, int64_t n, int64_t kc,
     }
 #if UK_MR > 8
     if (m >= 8) UK_ROWS(8);
+#endif
+#if UK_MR > 6
+    if (m >= 6) UK_ROWS(6); /* one pass for 6 rows (conv output channels), not 4 + 2 */
 #endif
 #if UK_MR > 4
     if (m >= 4) UK_ROWS(4);
