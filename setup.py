@@ -67,6 +67,10 @@ def _extensions() -> list:
     if openmp_flags[:1] == ["-Xpreprocessor"]:
         link_flags = ["-lomp"]
     only = {m for m in os.environ.get("NNCORE_BUILD_ONLY", "").split(",") if m}
+    # Any header/pxd/pxi change rebuilds every kernel (coarse but never stale).
+    shared_deps = sorted(glob.glob(os.path.join(KERNEL_DIR, "*.h"))
+                         + glob.glob(os.path.join(KERNEL_DIR, "*.pxd"))
+                         + glob.glob(os.path.join(KERNEL_DIR, "*.pxi")))
     extensions = []
     for pyx in sorted(glob.glob(os.path.join(KERNEL_DIR, "*.pyx"))):
         name = os.path.splitext(os.path.basename(pyx))[0]
@@ -80,6 +84,7 @@ def _extensions() -> list:
                 extra_compile_args=BASE_COMPILE_ARGS + openmp_flags,
                 extra_link_args=link_flags,
                 define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+                depends=shared_deps,
             )
         )
     return cythonize(
