@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -88,12 +86,8 @@ def train(args: argparse.Namespace) -> nn.Module:
 
 def compare_with_numpy(repeats: int) -> None:
     """Time one training step (batch 64, Adam) of nncore and of the NumPy baseline."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    try:
-        from benchmarks.bench_mlp import compare_step_in_process
-    except ImportError as e:
-        print(f"(skipping the NumPy comparison: {e})")
-        return
+    from nncore.bench.bench_mlp import compare_step_in_process
+
     result = compare_step_in_process(repeats=repeats)
     print(f"\nOne training step, MLP 784-128-64-10, batch 64, Adam, float32, "
           f"{nc.get_num_threads()} thread(s), median of {repeats} repeats:")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks import bench_lm
+from nncore.bench import bench_lm
 
 SMALL = (301, 16, 24, 5, 7)   # V, E, H, B, T: the same code paths, quick
 
@@ -36,7 +36,7 @@ def nncore_losses():
 def test_nncore_and_numpy_steps_agree(nncore_losses):
     numpy_step = bench_lm.make_step("numpy", 1, dims=SMALL)
     if numpy_step is None:
-        pytest.skip("benchmarks/baseline_rnn.py not present")
+        pytest.skip("nncore/bench/baseline_rnn.py not present")
     np.testing.assert_allclose(nncore_losses, _losses(numpy_step), rtol=1e-5, atol=1e-6)
 
 

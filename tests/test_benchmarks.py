@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import itertools
-import pathlib
+import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-
-from benchmarks import harness  # noqa: E402
-from benchmarks import numpy_baseline as nb  # noqa: E402
+from nncore.bench import harness
+from nncore.bench import numpy_baseline as nb
 
 TOL = {"rtol": 1e-5, "atol": 1e-6}
 
@@ -238,7 +236,7 @@ def test_results_table_ratios_and_samples_row():
 # ------------------------------------------------------------------ workers in-process
 
 def test_mlp_worker_in_process():
-    from benchmarks import bench_mlp
+    from nncore.bench import bench_mlp
 
     backends = ["numpy"]
     try:
@@ -255,7 +253,7 @@ def test_mlp_worker_in_process():
 
 
 def test_ops_worker_in_process():
-    from benchmarks import bench_ops
+    from nncore.bench import bench_ops
 
     cases = ["softmax-ce fb 64x10", "tiny linear(4,4) fwd+bwd", "adam step mlp params"]
     backends = ["numpy"]
@@ -273,19 +271,32 @@ def test_ops_worker_in_process():
         bench_ops.make_op("nope", "numpy")
 
 
-def test_run_py_rejects_unknown_family(capsys):
-    import importlib.util
+def test_run_rejects_unknown_family(capsys):
+    from nncore.bench import run
 
-    spec = importlib.util.spec_from_file_location("benchmarks_run",
-                                                  harness.REPO_ROOT / "benchmarks" / "run.py")
-    run = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(run)
     assert run.main(["--only", "bogus"]) == 2
     assert "unknown families" in capsys.readouterr().err
 
 
+def test_quick_cli_smoke_run(tmp_path):
+    """`python -m nncore.bench --quick` end to end: table on stdout, JSON written."""
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "nncore.bench", "--quick", "--only", "mlp", "--threads", "1",
+         "--backends", "nncore,numpy", "--repeat", "3", "--json", str(out)],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "numpy/nncore" in proc.stdout
+    import json
+
+    data = json.loads(out.read_text())
+    assert {"machine", "records"} <= set(data)
+    assert {r["backend"] for r in data["records"]} == {"nncore", "numpy"}
+    assert all(len(r["times"]) == 3 for r in data["records"])
+
+
 def test_plot_ratios_from_records():
-    from benchmarks.plot import ratios
+    from nncore.bench.plot import ratios
 
     recs = [
         {"family": "f", "case": "a", "backend": "nncore", "threads": 1, "median": 2.0},

@@ -154,7 +154,7 @@ def test_auto_metrics_and_regression():
 # ------------------------------------------------------------------ benchmark baseline
 def test_bench_optim_numpy_sgd_baseline_matches_nncore():
     """benchmarks/bench_optim.py's in-place NumPy SGD computes what nncore's SGD computes."""
-    from benchmarks.bench_optim import NumpySGD, make_step
+    from nncore.bench.bench_optim import NumpySGD, make_step
 
     rng = np.random.default_rng(0)
     p = rng.standard_normal(1001).astype(np.float64)

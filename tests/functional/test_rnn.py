@@ -281,9 +281,9 @@ def test_bad_input_raises_clear_errors():
 
 def test_numpy_benchmark_baseline_matches_nncore():
     """benchmarks/baseline_rnn.py is an honest baseline: same results as the kernels."""
-    from benchmarks import baseline_rnn as nb
     from nncore._kernels import gru as KG
     from nncore._kernels import lstm as KL
+    from nncore.bench import baseline_rnn as nb
 
     T, B, I, H = 4, 3, 5, 6
     x, h, c, w_ih, w_hh, b_ih, b_hh = make_lstm(T, B, I, H)

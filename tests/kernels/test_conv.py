@@ -193,7 +193,7 @@ def test_numpy_benchmark_baseline_matches_kernel():
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from benchmarks import baseline_conv as bc
+    from nncore.bench import baseline_conv as bc
 
     r = np.random.default_rng(5)
     x, w, b = r.standard_normal((3, 4, 9, 9)), r.standard_normal((5, 4, 3, 3)), r.standard_normal(5)

@@ -190,7 +190,7 @@ def test_benchmark_numpy_baseline_matches_kernel():
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from benchmarks.bench_norm import (
+    from nncore.bench.bench_norm import (
         numpy_batch_norm_forward_backward,
         numpy_dropout_forward_backward,
     )

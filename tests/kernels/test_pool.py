@@ -201,7 +201,7 @@ def test_numpy_benchmark_baseline_matches_kernel():
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from benchmarks import baseline_conv as bc
+    from nncore.bench import baseline_conv as bc
 
     r = np.random.default_rng(7)
     x = r.standard_normal((2, 3, 8, 6))

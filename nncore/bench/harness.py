@@ -6,7 +6,7 @@ per call; spread = (max - min) / median tells how noisy it was.
 
 Thread counts are fixed per process: OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and MKL_NUM_THREADS
 must be set before NumPy / nncore / torch load their thread pools, so each (backend, threads)
-pair runs in a child `python -m benchmarks.<module> --worker ... --json` that prints its
+pair runs in a child `python -m nncore.bench.<module> --worker ... --json` that prints its
 results as one JSON line on stdout. Separate processes also keep one library's idle,
 spin-waiting worker threads from stealing cores from the next library's measurement.
 """
@@ -33,7 +33,8 @@ __all__ = [
     "thread_env",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+# the folder holding the nncore package (the repo root for a source checkout)
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SPREAD_FLAG = 0.10  # cells whose spread exceeds this are marked with '~'
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -78,7 +79,7 @@ def thread_env(threads: int, base: dict | None = None) -> dict:
     env = dict(os.environ if base is None else base)
     for var in THREAD_VARS:
         env[var] = str(threads)
-    # the repo root first on the path so `-m benchmarks.x` and in-tree nncore import
+    # the repo root first on the path so `-m nncore.bench.x` and in-tree nncore import
     env["PYTHONPATH"] = os.pathsep.join(
         [str(REPO_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     return env
@@ -222,7 +223,7 @@ def error_record(family: str, case: str | None, backend: str, threads: int,
 
 def run_worker(module: str, backends: Sequence[str], threads: int, args: Sequence[str] = (),
                timeout: float = 600.0) -> dict:
-    """Run `python -m benchmarks.<module> --worker --backends .. --threads n --json [args]`.
+    """Run `python -m nncore.bench.<module> --worker --backends .. --threads n --json [args]`.
 
     The child gets the thread variables before any import. Its stderr (progress lines) is
     passed through as it comes; its last stdout line is parsed as JSON and returned. A
@@ -231,7 +232,7 @@ def run_worker(module: str, backends: Sequence[str], threads: int, args: Sequenc
     import tempfile
     import threading
 
-    cmd = [sys.executable, "-m", f"benchmarks.{module}", "--worker",
+    cmd = [sys.executable, "-m", f"nncore.bench.{module}", "--worker",
            "--backends", ",".join(backends), "--threads", str(threads), "--json", *args]
     tail: list[str] = []
 

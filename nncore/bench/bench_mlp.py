@@ -1,0 +1,177 @@
+"""The headline benchmark: one training step of the 784-128-64-10 ReLU MLP, batch 64, Adam,
+float32 — nncore against the NumPy baseline (and torch when installed), same weights, same
+batch, at each thread count in its own process.
+
+    python -m nncore.bench.bench_mlp [--threads 1,2] [--repeat 7] [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from nncore.bench import harness
+from nncore.bench.numpy_baseline import (
+    MLP_SIZES,
+    NumpyAdam,
+    NumpyMLP,
+    init_mlp_weights,
+    make_batch,
+    train_step,
+)
+
+__all__ = ["BATCH", "compare_step_in_process", "make_step", "mlp_step_figures", "mlp_worker"]
+
+BATCH = 64
+CASE = f"step {'-'.join(map(str, MLP_SIZES))} b{BATCH} adam"
+
+
+def _numpy_step(state: dict, x: Any, y: Any, threads: int) -> Callable[[], Any]:
+    model = NumpyMLP(MLP_SIZES).load_from(state)
+    opt = NumpyAdam(model.parameters(), lr=1e-3)
+    return lambda: train_step(model, opt, x, y)
+
+
+def _nncore_step(state: dict, x: Any, y: Any, threads: int) -> Callable[[], Any]:
+    import nncore as nc
+
+    nc.set_num_threads(threads)
+    nn = nc.nn
+    model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(),
+                          nn.Linear(64, 10))
+    model.load_state_dict(state)
+    loss_fn = nn.CrossEntropyLoss()
+    opt = nc.optim.Adam(model.parameters(), lr=1e-3)
+    xt = nc.from_numpy(x)
+
+    def step() -> Any:
+        opt.zero_grad()
+        loss = loss_fn(model(xt), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
+def _torch_step(state: dict, x: Any, y: Any, threads: int) -> Callable[[], Any]:
+    import torch
+
+    torch.set_num_threads(threads)
+    nn = torch.nn
+    model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(),
+                          nn.Linear(64, 10))
+    model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in state.items()})
+    loss_fn = nn.CrossEntropyLoss()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+
+    def step() -> Any:
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model(xt), yt)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
+_BUILDERS = {"nncore": _nncore_step, "numpy": _numpy_step, "torch": _torch_step}
+
+
+def make_step(backend: str, threads: int, seed: int = 0, batch: int = BATCH) -> Callable:
+    """A zero-argument training-step callable for `backend`, from the shared weights/batch."""
+    if backend not in _BUILDERS:
+        raise ValueError(f"make_step: unknown backend {backend!r}, expected one of "
+                         f"{sorted(_BUILDERS)}")
+    state = init_mlp_weights(MLP_SIZES, seed)
+    x, y = make_batch(batch, MLP_SIZES[0], MLP_SIZES[-1])
+    return _BUILDERS[backend](state, x, y, threads)
+
+
+def mlp_worker(backends: Sequence[str], threads: int, repeats: int = 7,
+               min_time: float = 0.2, warmup: int = 3) -> list[dict]:
+    """Measure the step for each backend in this process; one record per backend.
+
+    NumPy's BLAS thread count is fixed when NumPy loads, so the caller sets
+    OPENBLAS_NUM_THREADS (run_worker does) for the numpy figure to mean `threads`.
+    """
+    records = []
+    for backend in backends:
+        try:
+            step = make_step(backend, threads)
+            stats = harness.measure(step, repeats=repeats, min_time=min_time, warmup=warmup)
+            records.append(harness.record("mlp", CASE, backend, threads, stats, "ms",
+                                          batch=BATCH))
+        except Exception:
+            records.append(harness.error_record("mlp", CASE, backend, threads,
+                                                traceback.format_exc()))
+    return records
+
+
+def mlp_step_figures(threads: Sequence[int] = (1, 2), repeats: int = 7,
+                     min_time: float = 0.2, backends: Sequence[str] | None = None) -> dict:
+    """{threads: {backend: {"ms", "samples_per_s", "spread"}, "numpy/nncore": ratio}}.
+
+    Each (backend, threads) runs in its own child process with the thread variables set.
+    """
+    backends = list(backends or harness.available_backends())
+    args = ["--repeat", str(repeats), "--min-time", str(min_time)]
+    records = harness.collect("bench_mlp", threads, backends, args)
+    figures: dict = {}
+    for r in records:
+        if "median" not in r:
+            continue
+        figures.setdefault(r["threads"], {})[r["backend"]] = {
+            "ms": r["median"] * 1e3, "samples_per_s": BATCH / r["median"],
+            "spread": r["spread"]}
+    for row in figures.values():
+        if "nncore" in row:
+            for b in backends:
+                if b != "nncore" and b in row:
+                    row[f"{b}/nncore"] = row[b]["ms"] / row["nncore"]["ms"]
+    return figures
+
+
+def compare_step_in_process(repeats: int = 7, min_time: float = 0.2) -> dict:
+    """nncore and NumPy step times in this process, at nncore's current thread count.
+
+    For examples: quick, but NumPy's BLAS uses whatever thread count it loaded with.
+    """
+    import nncore as nc
+
+    threads = nc.get_num_threads()
+    out: dict = {"threads": threads}
+    for backend in ("nncore", "numpy"):
+        stats = harness.measure(make_step(backend, threads), repeats=repeats,
+                                min_time=min_time)
+        out[f"{backend}_ms"] = stats["median"] * 1e3
+        out[f"{backend}_spread"] = stats["spread"]
+    out["ratio"] = out["numpy_ms"] / out["nncore_ms"]
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    harness.add_worker_args(parser)
+    args = parser.parse_args(argv)
+    backends = harness.parse_list(args.backends) or harness.available_backends()
+    opts = harness.measure_options(args)
+    if args.worker:
+        threads = int(args.threads.split(",")[0])
+        records = mlp_worker(backends, threads, **opts)
+        print(json.dumps({"records": records, "pid": os.getpid()}))
+        return
+    worker_args = ["--repeat", str(opts["repeats"]), "--min-time", str(opts["min_time"]),
+                   "--warmup", str(opts["warmup"])]
+    records = harness.collect("bench_mlp", harness.parse_list(args.threads, int), backends,
+                              worker_args)
+    print(harness.results_table(records))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,224 @@
+"""Per-op-family timings, nncore against the NumPy baseline (and torch when installed).
+
+Cases: Linear+ReLU forward+backward (64x784 -> 128), softmax cross-entropy forward+backward
+(64x10, 4096x1000), one Adam step over the MLP's parameters, ReLU forward on 1M floats,
+GEMM 1024^3 (GFLOP/s), and the per-op Python overhead of a tiny Linear(4, 4) on a (1, 4)
+input (µs per call).
+
+    python -m nncore.bench.bench_ops [--threads 1,2] [--repeat 7] [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from nncore.bench import harness
+from nncore.bench import numpy_baseline as nb
+
+__all__ = ["CASES", "make_op", "ops_worker"]
+
+GEMM_N = 1024
+
+
+def _rng(seed: int = 0) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def _randn(*shape: int, seed: int = 0) -> np.ndarray:
+    return _rng(seed).standard_normal(shape).astype(np.float32)
+
+
+# -------------------------------------------------------------- per-backend op builders
+# Each builder returns a zero-argument callable doing the work once.
+
+def _linear_relu(backend: str, n: int = 64, d_in: int = 784, d_out: int = 128,
+                 relu: bool = True) -> Callable[[], Any]:
+    x, dout = _randn(n, d_in, seed=1), _randn(n, d_out, seed=2)
+    bound = 1 / np.sqrt(d_in)
+    w = _rng(3).uniform(-bound, bound, (d_out, d_in)).astype(np.float32)
+    b = _rng(4).uniform(-bound, bound, d_out).astype(np.float32)
+    if backend == "numpy":
+        return lambda: nb.linear_relu_forward_backward(x, w, b, dout, relu=relu)
+    lib = _lib(backend)
+    layer = lib.nn.Linear(d_in, d_out)
+    layer.load_state_dict({"weight": _wrap(lib, w), "bias": _wrap(lib, b)})
+    xt = _wrap(lib, x).requires_grad_(True)
+    dt = _wrap(lib, dout)
+    act = lib.nn.functional.relu
+
+    def step() -> None:
+        layer.weight.grad = layer.bias.grad = xt.grad = None
+        y = layer(xt)
+        (act(y) if relu else y).backward(dt)
+
+    return step
+
+
+def _cross_entropy(backend: str, n: int, c: int) -> Callable[[], Any]:
+    logits = _randn(n, c, seed=5)
+    labels = _rng(6).integers(0, c, n, dtype=np.int64)
+    if backend == "numpy":
+        return lambda: nb.cross_entropy_forward_backward(logits, labels)
+    lib = _lib(backend)
+    lt = _wrap(lib, logits).requires_grad_(True)
+    yt = _wrap(lib, labels) if backend == "torch" else labels
+    ce = lib.nn.functional.cross_entropy
+
+    def step() -> None:
+        lt.grad = None
+        ce(lt, yt).backward()
+
+    return step
+
+
+def _adam(backend: str) -> Callable[[], Any]:
+    state = nb.init_mlp_weights(nb.MLP_SIZES, seed=0)
+    params = list(state.values())
+    grads = [_randn(*p.shape, seed=10 + i) * 1e-2 for i, p in enumerate(params)]
+    if backend == "numpy":
+        params = [p.copy() for p in params]
+        opt = nb.NumpyAdam(params, lr=1e-3)
+        return lambda: opt.step(grads)
+    lib = _lib(backend)
+    tparams = [lib.nn.Parameter(_wrap(lib, p.copy())) for p in params]
+    for p, g in zip(tparams, grads):
+        p.grad = _wrap(lib, g)
+    opt = lib.optim.Adam(tparams, lr=1e-3)
+    return opt.step
+
+
+def _relu(backend: str, n: int = 1 << 20) -> Callable[[], Any]:
+    x = _randn(n, seed=7)
+    if backend == "numpy":
+        return lambda: nb.relu_forward(x)
+    lib = _lib(backend)
+    xt = _wrap(lib, x)
+    relu = lib.nn.functional.relu
+    return lambda: relu(xt)
+
+
+def _gemm(backend: str, n: int = GEMM_N) -> Callable[[], Any]:
+    a, b = _randn(n, n, seed=8), _randn(n, n, seed=9)
+    if backend == "numpy":
+        return lambda: a @ b
+    if backend == "nncore":
+        from nncore._kernels.gemm import gemm
+
+        return lambda: gemm(a, b)
+    import torch
+
+    at, bt = torch.from_numpy(a), torch.from_numpy(b)
+    return lambda: torch.mm(at, bt)
+
+
+def _tiny_linear_forward(backend: str) -> Callable[[], Any]:
+    x = _randn(1, 4, seed=11)
+    w, b = _randn(4, 4, seed=12), _randn(4, seed=13)
+    if backend == "numpy":
+        def forward() -> np.ndarray:
+            y = x @ w.T
+            y += b
+            return y
+
+        return forward
+    lib = _lib(backend)
+    layer = lib.nn.Linear(4, 4)
+    layer.load_state_dict({"weight": _wrap(lib, w), "bias": _wrap(lib, b)})
+    xt = _wrap(lib, x)
+
+    def forward() -> Any:
+        with lib.no_grad():
+            return layer(xt)
+
+    return forward
+
+
+def _lib(backend: str) -> Any:
+    if backend == "nncore":
+        import nncore
+
+        return nncore
+    if backend == "torch":
+        import torch
+
+        return torch
+    raise ValueError(f"unknown backend {backend!r}")
+
+
+def _wrap(lib: Any, arr: np.ndarray) -> Any:
+    return lib.from_numpy(np.ascontiguousarray(arr))
+
+
+# (case, unit, work in FLOP for GFLOP/s or None, builder)
+CASES: list[tuple[str, str, float | None, Callable[[str], Callable[[], Any]]]] = [
+    ("linear+relu fb 64x784->128", "ms", None, _linear_relu),
+    ("softmax-ce fb 64x10", "us", None, lambda be: _cross_entropy(be, 64, 10)),
+    ("softmax-ce fb 4096x1000", "ms", None, lambda be: _cross_entropy(be, 4096, 1000)),
+    ("adam step mlp params", "us", None, _adam),
+    ("relu fwd 1M", "us", None, _relu),
+    (f"gemm {GEMM_N}^3", "GFLOP/s", 2.0 * GEMM_N ** 3, _gemm),
+    ("tiny linear(4,4) fwd", "us", None, _tiny_linear_forward),
+    ("tiny linear(4,4) fwd+bwd", "us", None,
+     lambda be: _linear_relu(be, 1, 4, 4, relu=False)),
+]
+
+
+def make_op(case: str, backend: str) -> Callable[[], Any]:
+    """The zero-argument callable of `case` (a name in CASES) for `backend`."""
+    for name, _, _, builder in CASES:
+        if name == case:
+            return builder(backend)
+    raise ValueError(f"make_op: unknown case {case!r}; cases: {[c[0] for c in CASES]}")
+
+
+def ops_worker(backends: Sequence[str], threads: int, repeats: int = 7, min_time: float = 0.2,
+               warmup: int = 3, cases: Sequence[str] | None = None) -> list[dict]:
+    """Measure every case for each backend in this process; one record per (case, backend)."""
+    for backend in set(backends) & {"nncore", "torch"}:
+        try:
+            _lib(backend).set_num_threads(threads)
+        except Exception:
+            pass  # each case of this backend then reports the import error itself
+    records = []
+    for backend in backends:
+        for name, unit, work, builder in CASES:
+            if cases is not None and name not in cases:
+                continue
+            try:
+                stats = harness.measure(builder(backend), repeats=repeats, min_time=min_time,
+                                        warmup=warmup)
+                records.append(harness.record("ops", name, backend, threads, stats, unit,
+                                              work=work))
+            except Exception:
+                records.append(harness.error_record("ops", name, backend, threads,
+                                                    traceback.format_exc()))
+    return records
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    harness.add_worker_args(parser)
+    args = parser.parse_args(argv)
+    backends = harness.parse_list(args.backends) or harness.available_backends()
+    opts = harness.measure_options(args)
+    if args.worker:
+        threads = int(args.threads.split(",")[0])
+        records = ops_worker(backends, threads, **opts)
+        print(json.dumps({"records": records, "pid": os.getpid()}))
+        return
+    worker_args = ["--repeat", str(opts["repeats"]), "--min-time", str(opts["min_time"]),
+                   "--warmup", str(opts["warmup"])]
+    records = harness.collect("bench_ops", harness.parse_list(args.threads, int), backends,
+                              worker_args)
+    print(harness.results_table(records))
+
+
+if __name__ == "__main__":
+    main()
