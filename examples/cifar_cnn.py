@@ -156,7 +156,7 @@ def main() -> None:
     parser.add_argument("--augment", action="store_true",
                         help="random crop (pad 4) + horizontal flip of training images")
     parser.add_argument("--epochs", type=int, default=None,
-                        help="default 5 on the subset, 15 on the real batches")
+                        help="default 5 on the subset, 10 on the real batches")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=None,
                         help="default 1e-3 (LeNet-5) / 2e-3 (ResNet)")
@@ -165,7 +165,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
     if args.epochs is None:
-        args.epochs = 5 if args.data is None else 15
+        args.epochs = 5 if args.data is None else 10
     if args.lr is None:
         args.lr = 2e-3 if args.resnet else 1e-3
     if args.threads:
