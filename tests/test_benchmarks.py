@@ -246,7 +246,10 @@ def test_mlp_worker_in_process():
     except ImportError:
         pass
     records = bench_mlp.mlp_worker(backends, threads=1, repeats=2, min_time=0.001, warmup=1)
+    memory = [r for r in records if r["unit"] == "MB"]
+    records = [r for r in records if r["unit"] != "MB"]
     assert [r["backend"] for r in records] == backends
+    assert [r["backend"] for r in memory] == backends and all(r["median"] > 0 for r in memory)
     for r in records:
         assert "error" not in r, r.get("error")
         assert r["median"] > 0 and r["batch"] == bench_mlp.BATCH and len(r["times"]) == 2
@@ -292,7 +295,8 @@ def test_quick_cli_smoke_run(tmp_path):
     data = json.loads(out.read_text())
     assert {"machine", "records"} <= set(data)
     assert {r["backend"] for r in data["records"]} == {"nncore", "numpy"}
-    assert all(len(r["times"]) == 3 for r in data["records"])
+    assert all(len(r["times"]) == 3 for r in data["records"] if r["unit"] != "MB")
+    assert any(r["unit"] == "MB" for r in data["records"])  # peak memory per training step
 
 
 def test_plot_ratios_from_records():
@@ -308,3 +312,24 @@ def test_plot_ratios_from_records():
     assert r[1]["numpy"]["f/a"] == 2.5
     assert "torch" not in r[1]
     assert 2 not in r  # no nncore cell to compare against
+
+
+def test_lenet_numpy_baseline_matches_nncore_step():
+    """bench_cnn's NumPy LeNet-5 step does the same work as nncore's: equal loss and equal
+    weights after two Adam steps."""
+    from nncore.bench import bench_cnn
+
+    ours = bench_cnn.make_step("nncore", 1)
+    base = bench_cnn.make_step("numpy", 1)
+    for _ in range(2):
+        loss_ours, loss_base = ours().item(), base()
+        np.testing.assert_allclose(loss_ours, loss_base, rtol=1e-5)
+    for (name, _), p in zip(bench_cnn.SHAPES, base.params):
+        got = ours.model.state_dict()[name].numpy()
+        np.testing.assert_allclose(got, p, rtol=1e-4, atol=2e-5, err_msg=name)
+
+
+def test_peak_memory_is_measured():
+    from nncore.bench import bench_cnn
+
+    assert harness.peak_memory_mb(bench_cnn.make_step("numpy", 1)) > 1.0

@@ -106,6 +106,9 @@ def mlp_worker(backends: Sequence[str], threads: int, repeats: int = 7,
             stats = harness.measure(step, repeats=repeats, min_time=min_time, warmup=warmup)
             records.append(harness.record("mlp", CASE, backend, threads, stats, "ms",
                                           batch=BATCH))
+            if not backend.startswith("torch"):  # tracemalloc cannot see torch's allocator
+                records.append(harness.memory_record("mlp", "step", backend, threads,
+                                                     harness.peak_memory_mb(step)))
         except Exception:
             records.append(harness.error_record("mlp", CASE, backend, threads,
                                                 traceback.format_exc()))

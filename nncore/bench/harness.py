@@ -74,6 +74,28 @@ def measure(fn: Callable[[], Any], repeats: int = 7, min_time: float = 0.2,
             "times": times, "number": number, "repeats": repeats}
 
 
+def peak_memory_mb(step: Callable[[], Any]) -> float:
+    """Peak traced (Python + NumPy-allocated) memory of one call, after a warm-up call, in MB.
+
+    tracemalloc sees NumPy arrays, so this covers nncore and the NumPy baseline; torch's own
+    allocator is invisible to it (torch cells report no memory figure)."""
+    import tracemalloc
+
+    step()
+    tracemalloc.start()
+    try:
+        step()
+        return tracemalloc.get_traced_memory()[1] / 1e6
+    finally:
+        tracemalloc.stop()
+
+
+def memory_record(family: str, case: str, backend: str, threads: int, mb: float) -> dict:
+    """A record holding a peak-memory figure (unit MB) instead of a time."""
+    stats = {"median": mb, "min": mb, "max": mb, "spread": 0.0, "times": [mb]}
+    return record(family, f"{case} peak memory (tracemalloc)", backend, threads, stats, "MB")
+
+
 def thread_env(threads: int, base: dict | None = None) -> dict:
     """A copy of the environment with every thread-count variable set to `threads`."""
     env = dict(os.environ if base is None else base)

@@ -33,7 +33,9 @@ python -m nncore.bench.report docs/bench_results/*.json > docs/benchmarks.md
   initial weights. The NumPy baseline (`nncore/bench/numpy_baseline.py`) is vectorised NumPy with
   `@` on OpenBLAS and in-place updates, and is tested against nncore for equal results
   (`tests/test_benchmarks.py`).
-- Ratios are other-time / nncore-time: above 1 means nncore is faster.
+- Ratios are other-time / nncore-time: above 1 means nncore is faster. Rows in MB are the
+  peak traced memory of one training step (tracemalloc: Python + NumPy arrays; torch's
+  allocator is invisible to it), and their ratio is other / nncore (above 1: nncore uses less).
 - The machine is a shared 2-core VM: figures move by 10-30 % between runs, and 2-thread cells
   suffer most when anything else runs. The load average at the start of each run is shown.
 """

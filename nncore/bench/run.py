@@ -24,7 +24,7 @@ from nncore.bench import harness
 
 FAMILIES = {"mlp": "bench_mlp", "ops": "bench_ops", "lm": "bench_lm", "conv": "bench_conv",
             "pool": "bench_pool", "norm": "bench_norm", "optim": "bench_optim",
-            "rnn": "bench_rnn"}
+            "rnn": "bench_rnn", "cnn": "bench_cnn"}
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
