@@ -139,6 +139,33 @@ def _tiny_linear_forward(backend: str) -> Callable[[], Any]:
     return forward
 
 
+def _embedding(backend: str, vocab: int = 10_000, dim: int = 128,
+               n_ids: int = 32 * 35) -> Callable[[], Any]:
+    """Embedding lookup forward + backward (the LM's input layer): gather, then scatter-add."""
+    weight = _randn(vocab, dim, seed=14)
+    ids = _rng(15).integers(0, vocab, n_ids, dtype=np.int64)
+    dout = _randn(n_ids, dim, seed=16)
+    if backend == "numpy":
+        def step() -> np.ndarray:
+            out = weight[ids]
+            dweight = np.zeros_like(weight)
+            np.add.at(dweight, ids, dout)  # repeated ids accumulate
+            return out, dweight
+
+        return step
+    lib = _lib(backend)
+    wt = _wrap(lib, weight).requires_grad_(True)
+    idt = _wrap(lib, ids)
+    dt = _wrap(lib, dout)
+    emb = lib.nn.functional.embedding
+
+    def step() -> None:
+        wt.grad = None
+        emb(idt, wt).backward(dt)
+
+    return step
+
+
 def _lib(backend: str) -> Any:
     if backend == "nncore":
         import nncore
@@ -155,13 +182,17 @@ def _wrap(lib: Any, arr: np.ndarray) -> Any:
     return lib.from_numpy(np.ascontiguousarray(arr))
 
 
-# (case, unit, work in FLOP for GFLOP/s or None, builder)
+_MLP_PARAMS = sum(int(np.prod(p.shape)) for p in nb.init_mlp_weights(nb.MLP_SIZES).values())
+
+# (case, unit, work: FLOP for GFLOP/s, bytes moved for GB/s, else None, builder)
 CASES: list[tuple[str, str, float | None, Callable[[str], Callable[[], Any]]]] = [
     ("linear+relu fb 64x784->128", "ms", None, _linear_relu),
     ("softmax-ce fb 64x10", "us", None, lambda be: _cross_entropy(be, 64, 10)),
     ("softmax-ce fb 4096x1000", "ms", None, lambda be: _cross_entropy(be, 4096, 1000)),
-    ("adam step mlp params", "us", None, _adam),
-    ("relu fwd 1M", "us", None, _relu),
+    # Adam reads param, grad, m, v and writes param, m, v: 7 float32 per parameter
+    ("adam step mlp params", "GB/s", 7.0 * 4 * _MLP_PARAMS, _adam),
+    ("relu fwd 1M", "GB/s", 2.0 * 4 * (1 << 20), _relu),
+    ("embedding fb 1120 ids V10000 D128", "us", None, _embedding),
     (f"gemm {GEMM_N}^3", "GFLOP/s", 2.0 * GEMM_N ** 3, _gemm),
     ("tiny linear(4,4) fwd", "us", None, _tiny_linear_forward),
     ("tiny linear(4,4) fwd+bwd", "us", None,

@@ -312,6 +312,8 @@ def display_value(rec: dict) -> float | None:
         return median * 1e6
     if unit == "GFLOP/s":
         return rec["work"] / median / 1e9
+    if unit == "GB/s":  # work = bytes read + written by one call
+        return rec["work"] / median / 1e9
     if unit == "samples/s":
         return rec["batch"] / median
     return median
