@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .tensor import Tensor
+from .tensor import Tensor, _HookHandle
 
 __all__ = [
     "Context",
@@ -24,6 +24,7 @@ __all__ = [
     "is_grad_enabled",
     "backward",
     "grad",
+    "queue_callback",
 ]
 
 
@@ -217,13 +218,89 @@ def _accumulate_leaf(leaf: Tensor, g: np.ndarray, owned: set[int]) -> None:
         leaf.grad.data = leaf.grad.data + g
 
 
+class _BackwardState(threading.local):
+    callbacks: list | None = None
+
+
+_backward_state = _BackwardState()
+
+
+def queue_callback(callback: Any) -> None:
+    """Run ``callback()`` once the backward pass now running has finished (as PyTorch's
+    engine ``queue_callback``). Only valid inside a backward pass, e.g. from a grad hook."""
+    if _backward_state.callbacks is None:
+        raise RuntimeError("queue_callback can only be called during a backward pass")
+    _backward_state.callbacks.append(callback)
+
+
+class _LeafHooks:
+    """Fires each hooked leaf's post-accumulate-grad hooks once its gradient is final.
+
+    A leaf is final when every graph edge into it has delivered its gradient; edges are counted
+    up front (only for leaves that have hooks, so hook-free graphs pay one attribute test per
+    edge).
+    """
+
+    __slots__ = ("remaining", "tensors", "touched")
+
+    def __init__(self, order: list, roots: list) -> None:
+        self.remaining: dict[int, int] = {}
+        self.tensors: dict[int, Tensor] = {}
+        self.touched: set[int] = set()
+        for t in roots:
+            self._count(t)
+        for ctx in order:
+            for p in ctx.parents:
+                if p is not None and p._grad_hooks is not None and p._ctx is None:
+                    self._count(p)
+
+    def _count(self, t: Tensor) -> None:
+        self.remaining[id(t)] = self.remaining.get(id(t), 0) + 1
+        self.tensors[id(t)] = t
+
+    def delivered(self, t: Tensor) -> None:
+        key = id(t)
+        left = self.remaining.get(key)
+        if left is None:
+            return
+        self.touched.add(key)
+        self.remaining[key] = left - 1
+        if left == 1:
+            _fire(t)
+
+    def finish(self) -> None:
+        """Fire leaves that got some but not all of their gradients (an edge delivered None)."""
+        for key in self.touched:
+            if self.remaining[key] > 0:
+                self.remaining[key] = 0
+                _fire(self.tensors[key])
+
+
+def _fire(t: Tensor) -> None:
+    if t._grad_hooks is not None:
+        for hook in list(t._grad_hooks.values()):
+            hook(t)
+
+
 def backward(tensors: Any, grad_tensors: Any = None, retain_graph: bool = False,
              inputs: Any = None) -> None:
     """Accumulate d(tensors)/d(leaf) into the `.grad` of every leaf that requires grad.
 
     `grad_tensors` holds the gradient flowing into each root (defaults to 1 for scalars).
-    With `inputs`, only those tensors receive `.grad`.
+    With `inputs`, only those tensors receive `.grad`. Post-accumulate-grad hooks fire as leaves
+    become final; callbacks queued with `queue_callback` run after the pass.
     """
+    outer = _backward_state.callbacks
+    _backward_state.callbacks = callbacks = []
+    try:
+        _run_backward(tensors, grad_tensors, retain_graph, inputs)
+    finally:
+        _backward_state.callbacks = outer
+    for callback in callbacks:
+        callback()
+
+
+def _run_backward(tensors: Any, grad_tensors: Any, retain_graph: bool, inputs: Any) -> None:
     roots = [tensors] if isinstance(tensors, Tensor) else list(tensors)
     if grad_tensors is None or isinstance(grad_tensors, (Tensor, np.ndarray)):
         grads_in = [grad_tensors] * len(roots) if grad_tensors is None else [grad_tensors]
@@ -234,7 +311,13 @@ def backward(tensors: Any, grad_tensors: Any = None, retain_graph: bool = False,
 
     pending: dict[int, list] = {}
     owned: set[int] = set()
-    root_ctxs = []
+    order = _topological_order([t._ctx for t in roots if t._ctx is not None])
+    hooks = None
+    if _HookHandle._next_id:  # some tensor has ever had a hook: count edges into hooked leaves
+        hooks = _LeafHooks(order, [t for t in roots
+                                   if t._ctx is None and t._grad_hooks is not None])
+        if not hooks.remaining:
+            hooks = None
     for t, g in zip(roots, grads_in):
         if not t.requires_grad:
             raise RuntimeError(
@@ -253,13 +336,14 @@ def backward(tensors: Any, grad_tensors: Any = None, retain_graph: bool = False,
         if t._ctx is None:
             if only is None or id(t) in only:
                 _accumulate_leaf(t, g, owned)
+                if hooks is not None:
+                    hooks.delivered(t)
             continue
         slot = pending.setdefault(id(t._ctx), [None] * t._ctx.n_outputs)
         i = t._out_index
         slot[i] = g if slot[i] is None else slot[i] + g
-        root_ctxs.append(t._ctx)
 
-    for ctx in _topological_order(root_ctxs):
+    for ctx in order:
         douts = pending.pop(id(ctx), None)
         if douts is None:
             continue
@@ -286,12 +370,16 @@ def backward(tensors: Any, grad_tensors: Any = None, retain_graph: bool = False,
             if parent._ctx is None:
                 if only is None or id(parent) in only:
                     _accumulate_leaf(parent, g, owned)
+                    if hooks is not None:
+                        hooks.delivered(parent)
             else:
                 if parent._retains_grad:
                     _accumulate_leaf(parent, g, owned)
                 slot = pending.setdefault(id(parent._ctx), [None] * parent._ctx.n_outputs)
                 i = parent._out_index
                 slot[i] = g if slot[i] is None else slot[i] + g
+    if hooks is not None:
+        hooks.finish()
 
 
 def grad(outputs: Any, inputs: Any, grad_outputs: Any = None,

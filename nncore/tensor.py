@@ -31,6 +31,26 @@ def _as_array(data: Any, dtype: Any = None) -> np.ndarray:
     return arr
 
 
+class _HookHandle:
+    """Returned by ``register_post_accumulate_grad_hook``; ``remove()`` unregisters the hook."""
+
+    _next_id = 0
+
+    def __init__(self, tensor: Tensor) -> None:
+        import weakref
+
+        _HookHandle._next_id += 1
+        self.id = _HookHandle._next_id
+        self._tensor = weakref.ref(tensor)
+
+    def remove(self) -> None:
+        t = self._tensor()
+        if t is not None and t._grad_hooks is not None:
+            t._grad_hooks.pop(self.id, None)
+            if not t._grad_hooks:
+                t._grad_hooks = None
+
+
 class Tensor:
     """An n-dimensional array that can record operations for automatic differentiation.
 
@@ -42,7 +62,7 @@ class Tensor:
     """
 
     __slots__ = ("data", "grad", "_requires_grad", "_ctx", "_out_index", "_retains_grad",
-                 "__weakref__")
+                 "_grad_hooks", "__weakref__")
     __array_priority__ = 1000  # make `ndarray * Tensor` call Tensor.__rmul__
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
@@ -52,6 +72,7 @@ class Tensor:
         self._out_index = 0
         self._retains_grad = False
         self._requires_grad = False
+        self._grad_hooks = None
         if requires_grad:
             self.requires_grad = True
 
@@ -65,6 +86,7 @@ class Tensor:
         t._out_index = 0
         t._retains_grad = False
         t._requires_grad = requires_grad
+        t._grad_hooks = None
         return t
 
     # ----------------------------------------------------------------- autograd state
@@ -96,6 +118,26 @@ class Tensor:
     def retain_grad(self) -> None:
         """Keep `.grad` for this non-leaf tensor during backward."""
         self._retains_grad = True
+
+    def register_post_accumulate_grad_hook(self, hook: Any) -> _HookHandle:
+        """Call ``hook(tensor)`` once per backward pass, after this leaf's `.grad` is final.
+
+        "Final" means every path from the roots to this leaf has been accumulated (a weight used
+        twice fires once). The hook returns None; ``handle.remove()`` unregisters it. This is
+        what ``nncore.distributed.DistributedDataParallel`` uses to start the all-reduce of a
+        gradient bucket while the rest of backward still runs.
+        """
+        if self._ctx is not None:
+            raise RuntimeError(
+                "post accumulate grad hooks cannot be registered on non-leaf tensors")
+        if not self._requires_grad:
+            raise RuntimeError(
+                "cannot register a hook on a tensor that doesn't require gradient")
+        if self._grad_hooks is None:
+            self._grad_hooks = {}
+        handle = _HookHandle(self)
+        self._grad_hooks[handle.id] = hook
+        return handle
 
     def backward(self, gradient: Any = None, retain_graph: bool = False,
                  inputs: Any = None) -> None:

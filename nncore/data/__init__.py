@@ -2,12 +2,14 @@
 from .cifar import CIFAR10, load_cifar10, random_crop_flip
 from .dataloader import DataLoader, default_collate
 from .dataset import Dataset, Subset, TensorDataset, random_split
+from .distributed import DistributedSampler
 from .mnist import MNIST, load_mnist
 from .text import PennTreebank, Shakespeare, Vocabulary, batchify, bptt_batches
 
 __all__ = [
     "DataLoader",
     "Dataset",
+    "DistributedSampler",
     "MNIST",
     "Subset",
     "TensorDataset",

@@ -120,6 +120,9 @@ class DataLoader:
     def _order(self) -> np.ndarray | None:
         """The epoch's int64 index order, or None for 0..n-1 in sequence."""
         if self.sampler is not None:
+            as_array = getattr(self.sampler, "indices", None)  # DistributedSampler: no Python loop
+            if callable(as_array):
+                return np.asarray(as_array(), dtype=np.int64)
             return np.fromiter((int(i) for i in self.sampler), dtype=np.int64)
         if self.shuffle:
             gen = self.generator if self.generator is not None else as_generator(None)
