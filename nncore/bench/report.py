@@ -58,6 +58,14 @@ def render(paths: list[str]) -> str:
         blas_name = blas.get("openblas configuration", blas.get("name", "?")) \
             if isinstance(blas, dict) else blas
         load = settings.get("loadavg_at_start", m.get("loadavg_1_5_15", ["?"]))[0]
+        if "ddp" in data:  # bench_ddp: its own table (configurations, not backends)
+            from nncore.bench.bench_ddp import ddp_table
+
+            parts += [f"## {Path(path).stem}: data-parallel scaling over MPI ({when})", "",
+                      f"- CPU: {m.get('cpu')} x{m.get('cpu_count')}; nncore {nn.get('version')} "
+                      f"({nn.get('compiler')}); `python -m nncore.bench.bench_ddp`", "",
+                      "```", ddp_table(data["ddp"]), "```", ""]
+            continue
         parts += [f"## {Path(path).stem} ({when})", "",
                   f"- CPU: {m.get('cpu')} x{m.get('cpu_count')}; Python {m.get('python')}; "
                   f"NumPy {m.get('numpy')} ({blas_name}); torch {m.get('torch')}",

@@ -18,13 +18,12 @@ def find_mpirun() -> str | None:
 
 
 def local_env(threads_per_rank: int | None = None) -> dict[str, str]:
-    """Environment for a local Open MPI job: run as root when we are root (containers, CI),
-    shared-memory transport without the ptrace-based single copy (refused in containers)."""
+    """Environment for a local Open MPI job: allowed to run as root when we are root
+    (containers, CI), with `threads_per_rank` as OMP_NUM_THREADS when given."""
     env = dict(os.environ)
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         env.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
         env.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
-    env.setdefault("OMPI_MCA_btl_vader_single_copy_mechanism", "none")
     if threads_per_rank is not None:
         env["OMP_NUM_THREADS"] = str(threads_per_rank)
     return env
