@@ -8,10 +8,7 @@ NumPy-allocated arrays, so it is reported for nncore and NumPy, not torch).
 """
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import os
 import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -165,21 +162,7 @@ def cnn_worker(backends: Sequence[str], threads: int, repeats: int = 7, min_time
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    harness.add_worker_args(parser)
-    args = parser.parse_args(argv)
-    backends = harness.parse_list(args.backends) or harness.available_backends()
-    opts = harness.measure_options(args)
-    if args.worker:
-        records = cnn_worker(backends, int(args.threads.split(",")[0]), **opts)
-        print(json.dumps({"records": records, "pid": os.getpid()}))
-        return
-    worker_args = ["--repeat", str(opts["repeats"]), "--min-time", str(opts["min_time"]),
-                   "--warmup", str(opts["warmup"])]
-    records = harness.collect("bench_cnn", harness.parse_list(args.threads, int), backends,
-                              worker_args)
-    print(harness.results_table(records))
+    harness.family_main("bench_cnn", cnn_worker, __doc__, argv)
 
 
 if __name__ == "__main__":

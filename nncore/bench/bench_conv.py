@@ -10,9 +10,6 @@ Cases (float32, dinput, dweight and dbias all computed):
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -110,21 +107,7 @@ def conv_worker(backends: Sequence[str], threads: int, repeats: int = 7, min_tim
 
 def main(argv: Sequence[str] | None = None, module: str = "bench_conv",
          worker: Callable[..., list[dict]] = conv_worker) -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    harness.add_worker_args(parser)
-    args = parser.parse_args(argv)
-    backends = harness.parse_list(args.backends) or harness.available_backends()
-    opts = harness.measure_options(args)
-    if args.worker:
-        threads = int(args.threads.split(",")[0])
-        print(json.dumps({"records": worker(backends, threads, **opts), "pid": os.getpid()}))
-        return
-    worker_args = ["--repeat", str(opts["repeats"]), "--min-time", str(opts["min_time"]),
-                   "--warmup", str(opts["warmup"])]
-    records = harness.collect(module, harness.parse_list(args.threads, int), backends,
-                              worker_args)
-    print(harness.results_table(records))
+    harness.family_main(module, worker, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,6 @@ per-step NumPy LSTM of nncore/bench/baseline_rnn.py; each (backend, threads) in 
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -184,23 +181,8 @@ def lm_worker(backends: Sequence[str], threads: int, repeats: int = 7, min_time:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    harness.add_worker_args(parser)
-    args = parser.parse_args(argv)
-    backends = harness.parse_list(args.backends) or harness.available_backends()
-    opts = harness.measure_options(args)
-    if args.worker:
-        threads = int(args.threads.split(",")[0])
-        records = lm_worker(backends, threads, **opts)
-        print(json.dumps({"records": records, "pid": os.getpid()}))
-        return
-    worker_args = ["--repeat", str(opts["repeats"]), "--min-time", str(opts["min_time"]),
-                   "--warmup", str(opts["warmup"])]
-    records = harness.collect("bench_lm", harness.parse_list(args.threads, int), backends,
-                              worker_args)
-    print(f"{CASE}: {TOKENS} tokens per step; 'samples/s' rows are tokens/s")
-    print(harness.results_table(records))
+    harness.family_main("bench_lm", lm_worker, __doc__, argv,
+                        header=f"{CASE}: {TOKENS} tokens per step; 'samples/s' rows are tokens/s")
 
 
 if __name__ == "__main__":

@@ -6,9 +6,6 @@ batch, at each thread count in its own process.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -158,22 +155,7 @@ def compare_step_in_process(repeats: int = 7, min_time: float = 0.2) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    harness.add_worker_args(parser)
-    args = parser.parse_args(argv)
-    backends = harness.parse_list(args.backends) or harness.available_backends()
-    opts = harness.measure_options(args)
-    if args.worker:
-        threads = int(args.threads.split(",")[0])
-        records = mlp_worker(backends, threads, **opts)
-        print(json.dumps({"records": records, "pid": os.getpid()}))
-        return
-    worker_args = ["--repeat", str(opts["repeats"]), "--min-time", str(opts["min_time"]),
-                   "--warmup", str(opts["warmup"])]
-    records = harness.collect("bench_mlp", harness.parse_list(args.threads, int), backends,
-                              worker_args)
-    print(harness.results_table(records))
+    harness.family_main("bench_mlp", mlp_worker, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -9,9 +9,6 @@ running-stat update, dinp/dweight/dbias), and dropout p=0.5 forward+backward on 
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -161,22 +158,7 @@ def norm_worker(backends: Sequence[str], threads: int, repeats: int = 7, min_tim
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    harness.add_worker_args(parser)
-    args = parser.parse_args(argv)
-    backends = harness.parse_list(args.backends) or harness.available_backends()
-    opts = harness.measure_options(args)
-    if args.worker:
-        threads = int(args.threads.split(",")[0])
-        records = norm_worker(backends, threads, **opts)
-        print(json.dumps({"records": records, "pid": os.getpid()}))
-        return
-    worker_args = ["--repeat", str(opts["repeats"]), "--min-time", str(opts["min_time"]),
-                   "--warmup", str(opts["warmup"])]
-    records = harness.collect("bench_norm", harness.parse_list(args.threads, int), backends,
-                              worker_args)
-    print(harness.results_table(records))
+    harness.family_main("bench_norm", norm_worker, __doc__, argv)
 
 
 if __name__ == "__main__":

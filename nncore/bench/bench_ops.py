@@ -9,9 +9,6 @@ input (µs per call).
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -233,22 +230,7 @@ def ops_worker(backends: Sequence[str], threads: int, repeats: int = 7, min_time
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    harness.add_worker_args(parser)
-    args = parser.parse_args(argv)
-    backends = harness.parse_list(args.backends) or harness.available_backends()
-    opts = harness.measure_options(args)
-    if args.worker:
-        threads = int(args.threads.split(",")[0])
-        records = ops_worker(backends, threads, **opts)
-        print(json.dumps({"records": records, "pid": os.getpid()}))
-        return
-    worker_args = ["--repeat", str(opts["repeats"]), "--min-time", str(opts["min_time"]),
-                   "--warmup", str(opts["warmup"])]
-    records = harness.collect("bench_ops", harness.parse_list(args.threads, int), backends,
-                              worker_args)
-    print(harness.results_table(records))
+    harness.family_main("bench_ops", ops_worker, __doc__, argv)
 
 
 if __name__ == "__main__":

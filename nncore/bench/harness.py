@@ -195,6 +195,31 @@ def add_worker_args(parser: Any) -> None:
                         help="short repeats (0.02 s, at most 3) for a smoke run")
 
 
+def family_main(module: str, worker: Callable[..., list[dict]], doc: str | None,
+                argv: Sequence[str] | None = None, header: str | None = None) -> None:
+    """The command line every benchmark family shares: standalone, it runs each thread count
+    in its own child (``collect``) and prints the table; with ``--worker`` it measures in this
+    process and prints one JSON line for the parent."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_worker_args(parser)
+    args = parser.parse_args(argv)
+    backends = parse_list(args.backends) or available_backends()
+    opts = measure_options(args)
+    if args.worker:
+        threads = int(args.threads.split(",")[0])
+        print(json.dumps({"records": worker(backends, threads, **opts), "pid": os.getpid()}))
+        return
+    worker_args = ["--repeat", str(opts["repeats"]), "--min-time", str(opts["min_time"]),
+                   "--warmup", str(opts["warmup"])]
+    records = collect(module, parse_list(args.threads, int), backends, worker_args)
+    if header:
+        print(header)
+    print(results_table(records))
+
+
 def measure_options(args: Any) -> dict:
     """measure() keyword arguments from parsed add_worker_args options."""
     if args.quick:
