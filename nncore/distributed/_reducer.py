@@ -67,7 +67,9 @@ class GradientReducer:
         self.last_comm_seconds = 0.0
         self.last_overlapped_buckets = 0  # buckets whose all-reduce began before backward ended
         self._reset()
-        self._handles = [p.register_post_accumulate_grad_hook(self._grad_ready) for p in params]
+        # one rank: the average is the gradient itself, so there is nothing to hook
+        self._handles = [] if self.world == 1 else [
+            p.register_post_accumulate_grad_hook(self._grad_ready) for p in params]
 
     def remove_hooks(self) -> None:
         for h in self._handles:

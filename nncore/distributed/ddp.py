@@ -28,7 +28,8 @@ class DistributedDataParallel(Module):
     buffers (BatchNorm running stats) before every forward, `find_unused_parameters` tolerates
     parameters that get no gradient in a pass, `no_sync()` accumulates locally. `process_group`
     is an mpi4py communicator (default: the one from ``nncore.distributed.init``).
-    ``last_comm_seconds`` is the time the last step spent in MPI calls.
+    ``last_comm_seconds`` is the time the last step spent in MPI calls. With one rank the
+    average is the gradient itself, so no hooks are installed and DDP costs nothing.
     """
 
     def __init__(self, module: Module, broadcast_buffers: bool = True,
