@@ -3,6 +3,7 @@
 Environment variables:
   NNCORE_NO_OPENMP=1        build serial kernels even if the compiler supports OpenMP.
   NNCORE_BUILD_ONLY=a,b     (development) build only the named kernel modules.
+  NNCORE_CUDA=1             also build the optional CUDA kernels (see build_cuda.py).
 """
 import glob
 import os
@@ -112,4 +113,12 @@ class BuildExt(build_ext):
 
 if __name__ == "__main__":
     sys.path.insert(0, HERE)
-    setup(ext_modules=_extensions(), cmdclass={"build_ext": BuildExt})
+    import build_cuda  # noqa: E402  (repo root, on sys.path from the line above)
+
+    class BuildExtCuda(build_cuda.CudaBuildMixin, BuildExt):
+        """BuildExt that also compiles nncore/_cuda/*.cu with nvcc when NNCORE_CUDA=1."""
+
+    cuda_exts = build_cuda.cuda_extensions(
+        dict(compiler_directives={"language_level": "3", "boundscheck": False,
+                                  "wraparound": False, "cdivision": True}))
+    setup(ext_modules=_extensions() + cuda_exts, cmdclass={"build_ext": BuildExtCuda})

@@ -1,0 +1,340 @@
+"""Helpers and the dense half of nncore.cuda.ops: GEMM, elementwise, activations,
+cross-entropy, optimizer steps (see ops.py)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from nncore._kernels._checks import check_same_dtype, check_shape
+
+from . import _require_ext
+
+_ext = _require_ext()
+DeviceArray = _ext.DeviceArray
+
+_ACT = {"none": 0, "relu": 1, "gelu": 2, "gelu_tanh": 3}
+RELU, LEAKY_RELU, SIGMOID, TANH, GELU, GELU_TANH = range(6)
+_REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}
+
+
+# ------------------------------------------------------------------------------ helpers
+
+def _dev(x, name: str, ndim: int | None = None, dtype=None) -> DeviceArray:
+    """x as a float DeviceArray (TypeError/ValueError naming `name` otherwise)."""
+    if not isinstance(x, DeviceArray):
+        raise TypeError(f"{name}: expected a DeviceArray, got {type(x).__name__}")
+    if x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{name}: expected float32 or float64, got dtype {x.dtype}")
+    if dtype is not None and x.dtype != np.dtype(dtype):
+        raise TypeError(f"{name}: expected dtype {np.dtype(dtype)}, got {x.dtype}")
+    if ndim is not None and x.ndim != ndim:
+        raise ValueError(f"{name}: expected a {ndim}-D array, got shape {x.shape}")
+    return x
+
+
+def _index(x, name: str, ndim: int = 1) -> DeviceArray:
+    """Class/token indices as an int64 DeviceArray (NumPy integer arrays are uploaded)."""
+    if isinstance(x, np.ndarray):
+        if x.dtype.kind not in "iu":
+            raise TypeError(f"{name}: expected an integer array, got dtype {x.dtype}")
+        x = DeviceArray.from_numpy(np.ascontiguousarray(x, dtype=np.int64))
+    if not isinstance(x, DeviceArray) or x.dtype != np.int64:
+        raise TypeError(f"{name}: expected an int64 DeviceArray or an integer ndarray, got "
+                        f"{getattr(x, 'dtype', type(x).__name__)}")
+    if x.ndim != ndim:
+        raise ValueError(f"{name}: expected a {ndim}-D array, got shape {x.shape}")
+    return x
+
+
+def _out(out, shape: tuple, dtype, fn: str) -> DeviceArray:
+    if out is None:
+        return DeviceArray(shape, dtype)
+    if not isinstance(out, DeviceArray):
+        raise TypeError(f"{fn}: out must be a DeviceArray, got {type(out).__name__}")
+    if out.dtype != dtype:
+        raise TypeError(f"{fn}: out has dtype {out.dtype}, expected {dtype}")
+    check_shape(out, shape, f"{fn}: out")
+    return out
+
+
+def _like(x: DeviceArray, shape=None) -> DeviceArray:
+    return DeviceArray(x.shape if shape is None else shape, x.dtype)
+
+
+def _vector(v, name: str, n: int, dtype) -> DeviceArray | None:
+    if v is None:
+        return None
+    v = _dev(v, name, 1)
+    check_shape(v, (n,), name)
+    if v.dtype != dtype:
+        raise TypeError(f"{name}: dtype {v.dtype} does not match {dtype}")
+    return v
+
+
+# --------------------------------------------------------------------------------- GEMM
+
+def gemm(a, b, out=None, *, trans_a: bool = False, trans_b: bool = False, alpha: float = 1.0,
+         beta: float = 0.0, bias=None, activation: str = "none") -> DeviceArray:
+    """out = act(alpha * op(a) @ op(b) + beta * out (+ bias)): nncore._kernels.gemm.gemm."""
+    if activation not in _ACT:
+        raise ValueError(f"gemm: activation must be one of {sorted(_ACT)}, got {activation!r}")
+    a, b = _dev(a, "a", 2), _dev(b, "b", 2)
+    check_same_dtype(a=a, b=b)
+    M, K = (a.shape[1], a.shape[0]) if trans_a else a.shape
+    Kb, N = (b.shape[1], b.shape[0]) if trans_b else b.shape
+    if K != Kb:
+        raise ValueError(f"gemm: inner dimensions do not match: op(a) is {(M, K)}, "
+                         f"op(b) is {(Kb, N)}")
+    bias = _vector(bias, "bias", N, a.dtype)
+    if out is None and beta != 0:
+        raise ValueError("gemm: beta != 0 needs an `out` array to read C from")
+    c = _out(out, (M, N), a.dtype, "gemm")
+    if c.ptr in (a.ptr, b.ptr) and c.size:
+        raise ValueError("gemm: out must not alias a or b")
+    _ext.gemm(trans_a, trans_b, M, N, K, alpha, a, max(a.shape[1], 1), b, max(b.shape[1], 1),
+              beta, c, max(N, 1), bias, _ACT[activation])
+    return c
+
+
+def gemm_batched(a, b, *, trans_a: bool = False, trans_b: bool = False) -> DeviceArray:
+    """out[i] = op(a[i]) @ op(b[i]) for a (Bt, M, K), b (Bt, K, N) -> (Bt, M, N)."""
+    a, b = _dev(a, "a", 3), _dev(b, "b", 3)
+    check_same_dtype(a=a, b=b)
+    if a.shape[0] != b.shape[0]:
+        raise ValueError(f"gemm_batched: batch sizes differ: a is {a.shape}, b is {b.shape}")
+    Bt = a.shape[0]
+    M, K = (a.shape[2], a.shape[1]) if trans_a else a.shape[1:]
+    Kb, N = (b.shape[2], b.shape[1]) if trans_b else b.shape[1:]
+    if K != Kb:
+        raise ValueError(f"gemm_batched: inner dimensions do not match: op(a) is {(Bt, M, K)}, "
+                         f"op(b) is {(Bt, Kb, N)}")
+    c = _like(a, (Bt, M, N))
+    _ext.gemm_batched(trans_a, trans_b, Bt, M, N, K, a, max(a.shape[2], 1),
+                      a.shape[1] * a.shape[2], b, max(b.shape[2], 1), b.shape[1] * b.shape[2],
+                      c, max(N, 1), M * N)
+    return c
+
+
+# ------------------------------------------------------------------ elementwise helpers
+
+def _binary(op: int, a, b, out, fn: str) -> DeviceArray:
+    a, b = _dev(a, "a"), _dev(b, "b")
+    check_same_dtype(a=a, b=b)
+    check_shape(b, a.shape, "b")
+    out = _out(out, a.shape, a.dtype, fn)
+    _ext.binary(op, out, a, b)
+    return out
+
+
+def add(a, b, out=None) -> DeviceArray:
+    """a + b elementwise (same shape)."""
+    return _binary(0, a, b, out, "add")
+
+
+def sub(a, b, out=None) -> DeviceArray:
+    """a - b elementwise (same shape)."""
+    return _binary(1, a, b, out, "sub")
+
+
+def mul(a, b, out=None) -> DeviceArray:
+    """a * b elementwise (same shape)."""
+    return _binary(2, a, b, out, "mul")
+
+
+def div(a, b, out=None) -> DeviceArray:
+    """a / b elementwise (same shape)."""
+    return _binary(3, a, b, out, "div")
+
+
+def fill(x, value: float) -> DeviceArray:
+    """Set every element of x to value, in place."""
+    _ext.fill(_dev(x, "x"), value)
+    return x
+
+
+def sum_rows(x) -> DeviceArray:
+    """Column sums of x (M, N) -> (N,) (bias gradients), in double, deterministic."""
+    x = _dev(x, "x", 2)
+    out = _like(x, (x.shape[1],))
+    _ext.sum_rows(out, x, x.shape[0], x.shape[1])
+    return out
+
+
+# ------------------------------------------------------------------------- activations
+
+def _act_fwd(op: int, x, out, fn: str, p: float = 0.0) -> DeviceArray:
+    x = _dev(x, "x")
+    y = _out(out, x.shape, x.dtype, fn)
+    _ext.activation_forward(op, y, x, p)
+    return y
+
+
+def _act_bwd(op: int, dout, cache, cache_name: str, out, fn: str, p: float = 0.0):
+    dout, cache = _dev(dout, "dout"), _dev(cache, cache_name)
+    check_same_dtype(dout=dout, **{cache_name: cache})
+    check_shape(cache, dout.shape, cache_name)
+    dx = _out(out, dout.shape, dout.dtype, fn)
+    _ext.activation_backward(op, dx, dout, cache, p)
+    return dx
+
+
+def relu_forward(x, out=None) -> DeviceArray:
+    return _act_fwd(RELU, x, out, "relu_forward")
+
+
+def relu_backward(dout, y, out=None) -> DeviceArray:
+    return _act_bwd(RELU, dout, y, "y", out, "relu_backward")
+
+
+def leaky_relu_forward(x, negative_slope: float = 0.01, out=None) -> DeviceArray:
+    return _act_fwd(LEAKY_RELU, x, out, "leaky_relu_forward", negative_slope)
+
+
+def leaky_relu_backward(dout, x, negative_slope: float = 0.01, out=None) -> DeviceArray:
+    return _act_bwd(LEAKY_RELU, dout, x, "x", out, "leaky_relu_backward", negative_slope)
+
+
+def sigmoid_forward(x, out=None) -> DeviceArray:
+    return _act_fwd(SIGMOID, x, out, "sigmoid_forward")
+
+
+def sigmoid_backward(dout, y, out=None) -> DeviceArray:
+    return _act_bwd(SIGMOID, dout, y, "y", out, "sigmoid_backward")
+
+
+def tanh_forward(x, out=None) -> DeviceArray:
+    return _act_fwd(TANH, x, out, "tanh_forward")
+
+
+def tanh_backward(dout, y, out=None) -> DeviceArray:
+    return _act_bwd(TANH, dout, y, "y", out, "tanh_backward")
+
+
+def _gelu_op(approximate: str, fn: str) -> int:
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"{fn}: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return GELU if approximate == "none" else GELU_TANH
+
+
+def gelu_forward(x, approximate: str = "none", out=None) -> DeviceArray:
+    return _act_fwd(_gelu_op(approximate, "gelu_forward"), x, out, "gelu_forward")
+
+
+def gelu_backward(dout, x, approximate: str = "none", out=None) -> DeviceArray:
+    op = _gelu_op(approximate, "gelu_backward")
+    return _act_bwd(op, dout, x, "x", out, "gelu_backward")
+
+
+# -------------------------------------------------------------------------------- loss
+
+def _ce_options(reduction, label_smoothing, fn: str) -> tuple:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{fn}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    eps = float(label_smoothing)
+    if not 0.0 <= eps <= 1.0:
+        raise ValueError(f"{fn}: label_smoothing must be in [0, 1], got {label_smoothing}")
+    return _REDUCTIONS[reduction], eps
+
+
+def _ce_target(target, N: int, C: int, fn: str) -> DeviceArray:
+    target = _index(target, "target")
+    if target.shape[0] != N:
+        raise ValueError(f"{fn}: target has {target.shape[0]} entries but there are {N} rows "
+                         f"(shape {(N, C)})")
+    return target
+
+
+def cross_entropy_forward(logits, target, reduction: str = "mean", ignore_index: int = -100,
+                          label_smoothing: float = 0.0) -> tuple:
+    """(loss, probs) of fused log-softmax + NLL; loss is 0-d ("mean"/"sum") or (N,).
+
+    Raises IndexError naming the first target outside [0, C) that is not ignore_index.
+    """
+    fn = "cross_entropy"
+    logits = _dev(logits, "logits", 2)
+    red, eps = _ce_options(reduction, label_smoothing, fn)
+    N, C = logits.shape
+    if C == 0:
+        raise ValueError(f"{fn}: logits must have at least one class, got shape {logits.shape}")
+    target = _ce_target(target, N, C, fn)
+    probs = _like(logits)
+    loss = _like(logits, (N,) if red == 0 else ())
+    _ext.cross_entropy_forward(probs, loss, logits, target, N, C, ignore_index, eps, red)
+    return loss, probs
+
+
+def cross_entropy_backward(dloss, probs, target, reduction: str = "mean",
+                           ignore_index: int = -100, label_smoothing: float = 0.0):
+    """dlogits (N, C) = g_i (probs - (1 - eps) onehot - eps / C), 0 on ignored rows.
+
+    dloss: a number or a 1-element DeviceArray for a reduced loss, (N,) for "none".
+    """
+    fn = "cross_entropy"
+    probs = _dev(probs, "probs", 2)
+    red, eps = _ce_options(reduction, label_smoothing, fn)
+    N, C = probs.shape
+    target = _ce_target(target, N, C, fn)
+    scale = 1.0
+    if isinstance(dloss, DeviceArray):
+        dloss = _dev(dloss, "dloss", dtype=probs.dtype)
+        if red == 0:
+            check_shape(dloss, (N,), "dloss")
+        elif dloss.size != 1:
+            raise ValueError(f"{fn}: dloss must be a scalar for a reduced loss, got shape "
+                             f"{dloss.shape}")
+    elif red == 0:
+        raise TypeError(f"{fn}: dloss must be a DeviceArray of shape {(N,)} for reduction "
+                        f"'none', got {type(dloss).__name__}")
+    else:
+        scale, dloss = float(dloss), None
+    dlogits = _like(probs)
+    _ext.cross_entropy_backward(dlogits, probs, target, dloss, scale, N, C, ignore_index, eps,
+                                red)
+    return dlogits
+
+
+# ------------------------------------------------------------------- optimizer steps
+
+def _state(x, param, name: str):
+    if x is None:
+        return None
+    x = _dev(x, name, dtype=param.dtype)
+    check_shape(x, param.shape, name)
+    return x
+
+
+def sgd_step(param, grad, momentum_buf, lr: float, momentum: float, dampening: float,
+             weight_decay: float, nesterov: bool, maximize: bool, first_step: bool) -> None:
+    """One SGD step on `param` in place (torch.optim.SGD order; see nncore._kernels.optim)."""
+    param = _dev(param, "param")
+    grad = _state(grad, param, "grad")
+    momentum_buf = _state(momentum_buf, param, "momentum_buf")
+    if momentum != 0 and momentum_buf is None:
+        raise ValueError("sgd_step: momentum != 0 needs a momentum_buf")
+    _ext.sgd_step(param, grad, momentum_buf, lr, momentum, dampening, weight_decay, nesterov,
+                  maximize, first_step)
+
+
+def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr: float,
+              beta1: float, beta2: float, eps: float, weight_decay: float, amsgrad: bool,
+              maximize: bool, decoupled: bool) -> None:
+    """One Adam (decoupled=False) / AdamW step in place; step counts from 1 (after increment)."""
+    if not (0.0 <= beta1 < 1.0) or not (0.0 <= beta2 < 1.0):
+        raise ValueError(f"betas must lie in [0, 1), got ({beta1}, {beta2})")
+    if int(step) != step or step < 1:
+        raise ValueError(f"step: the step count (after increment) must be an integer >= 1, "
+                         f"got {step}")
+    param = _dev(param, "param")
+    grad = _state(grad, param, "grad")
+    exp_avg = _state(exp_avg, param, "exp_avg")
+    exp_avg_sq = _state(exp_avg_sq, param, "exp_avg_sq")
+    max_exp_avg_sq = _state(max_exp_avg_sq, param, "max_exp_avg_sq") if amsgrad else None
+    if exp_avg is None or exp_avg_sq is None:
+        raise ValueError("adam_step: exp_avg and exp_avg_sq are required")
+    if amsgrad and max_exp_avg_sq is None:
+        raise ValueError("amsgrad=True needs max_exp_avg_sq buffers, got None")
+    step_size = lr / (1.0 - beta1 ** float(step))        # bias corrections in double, as torch
+    bc2_sqrt = math.sqrt(1.0 - beta2 ** float(step))
+    _ext.adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, beta2, eps,
+                   weight_decay, amsgrad, maximize, decoupled, step_size, bc2_sqrt)
