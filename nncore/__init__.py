@@ -7,6 +7,7 @@ from . import (  # noqa: E402,F401
     _tensor_methods,  # noqa: F401  (binds operators onto Tensor)
     data,
     io,
+    memory,
     metrics,
     nn,
     optim,
@@ -71,8 +72,10 @@ from .tensor import Tensor
 
 __version__ = "0.1.0"
 
+memory._configure_from_environment()
+
 __all__ = [
-    "from_dlpack", "io", "load", "metrics", "save", "train",
+    "from_dlpack", "io", "load", "memory", "metrics", "save", "train",
     "Tensor", "abs", "arange", "argmax", "argmin", "as_tensor", "bool_", "build_info", "cat",
     "clamp", "empty", "enable_grad", "exp", "eye", "flatten", "float32", "float64",
     "from_numpy", "full", "get_num_threads", "get_rng_state", "initial_seed", "int32", "int64",

@@ -23,7 +23,7 @@ def build_info() -> dict:
             continue
         report = getattr(module, "dispatched_simd", None)
         kernels[name] = report() if report else "portable (compiler auto-vectorised)"
-    from . import __version__
+    from . import __version__, memory
 
     return {
         "version": __version__,
@@ -33,6 +33,7 @@ def build_info() -> dict:
         "num_threads": _parallel.get_num_threads(),
         "cpu_simd": _parallel.simd_level(),
         "kernels": kernels,
+        "host_allocator": memory.host_allocator(),
         "machine": platform.machine(),
         "python": platform.python_version(),
         "numpy": np.__version__,
