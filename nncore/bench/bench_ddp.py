@@ -105,7 +105,8 @@ def worker(model_name: str, global_batch: int, use_ddp: bool, repeats: int,
             "samples_per_s": float(np.median(rates)),
             "spread": float((max(rates) - min(rates)) / np.median(rates)),
             "step_ms": 1e3 * global_batch / float(np.median(rates)),
-            "comm_ms_per_step": 1e3 * comm_total[0] / (repeats * steps) if use_ddp else None,
+            "comm_ms_per_step": (1e3 * comm_total[0] / (repeats * steps)
+                                 if use_ddp and world > 1 else None),
             "pure_allreduce_ms": 1e3 * float(np.median(pure)) if world > 1 else None}
 
 
@@ -136,7 +137,8 @@ def ddp_table(records: Sequence[dict]) -> str:
         rows.append([f"{r['model']} b{r['global_batch']}", config,
                      harness.format_cell(r["samples_per_s"], r["spread"], "{:,.0f}"),
                      f"{r['step_ms']:.3f}",
-                     "-" if r["comm_ms_per_step"] is None else f"{r['comm_ms_per_step']:.3f}",
+                     "-" if r["comm_ms_per_step"] is None or r["ranks"] == 1
+                     else f"{r['comm_ms_per_step']:.3f}",
                      "-" if r["pure_allreduce_ms"] is None else f"{r['pure_allreduce_ms']:.3f}",
                      f"{r['samples_per_s'] / base[r['model']]:.2f}x"])
     return harness.format_table(

@@ -64,7 +64,13 @@ def render(paths: list[str]) -> str:
             parts += [f"## {Path(path).stem}: data-parallel scaling over MPI ({when})", "",
                       f"- CPU: {m.get('cpu')} x{m.get('cpu_count')}; nncore {nn.get('version')} "
                       f"({nn.get('compiler')}); `python -m nncore.bench.bench_ddp`", "",
-                      "```", ddp_table(data["ddp"]), "```", ""]
+                      "```", ddp_table(data["ddp"]), "```", "",
+                      "comm ms/step: what rank 0 spent inside MPI per step during backward "
+                      "(starting, progressing and waiting for its gradient buckets, so it "
+                      "includes waiting for the slower rank); pure all-reduce: a blocking "
+                      "Allreduce of the same gradient bytes right after a barrier. One rank "
+                      "installs no hooks (the average is the gradient). See "
+                      "docs/distributed.md.", ""]
             continue
         parts += [f"## {Path(path).stem} ({when})", "",
                   f"- CPU: {m.get('cpu')} x{m.get('cpu_count')}; Python {m.get('python')}; "
