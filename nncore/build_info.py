@@ -9,7 +9,9 @@ import numpy as np
 from ._kernels import _parallel
 
 # kernel modules that dispatch SIMD code at run time and report it via dispatched_simd()
-_SIMD_KERNELS = ("gemm", "activation", "loss", "optim", "norm", "dropout", "lstm", "gru", "conv")
+_SIMD_KERNELS = (
+    "gemm", "activation", "softmax", "loss", "optim", "norm", "dropout", "lstm", "gru", "conv",
+)
 
 
 def build_info() -> dict:

@@ -1,4 +1,5 @@
-"""Shared validation for kernel wrappers: dtype, ndim, contiguity and shape checks.
+"""Shared validation for kernel wrappers: dtype, ndim, contiguity and shape checks, `out=`
+buffers, and the level a module's `_cap_simd` test hook sets.
 
 Every `def` wrapper in `_kernels/` calls these before releasing the GIL, so bad input becomes a
 Python exception that names the argument and its shape, never a crash.
@@ -57,3 +58,42 @@ def as_index_array(x, name: str, ndim: int | None = None) -> np.ndarray:
     if x.dtype == np.int64 and x.flags.c_contiguous:
         return x
     return np.ascontiguousarray(x, dtype=np.int64).reshape(x.shape)
+
+
+def prepare_out(out, like: np.ndarray, fn: str) -> np.ndarray:
+    """A new array like `like` when `out` is None, else `out` once checked to be a writeable
+    C-contiguous array of like's dtype and shape (it may be an input: kernels allow aliasing)."""
+    if out is None:
+        return np.empty_like(like, order="C")
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{fn}: out must be a numpy.ndarray, got {type(out).__name__}")
+    if out.dtype != like.dtype:
+        raise TypeError(f"{fn}: out has dtype {out.dtype}, expected {like.dtype}")
+    check_shape(out, like.shape, f"{fn}: out")
+    if not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError(f"{fn}: out must be a writeable C-contiguous array")
+    return out
+
+
+def grad_inputs(dout, cache, cache_name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(dout, cache) as C-contiguous float arrays of one dtype and shape, for a backward kernel
+    that reads the forward's output or input (`cache`, named `cache_name` in errors)."""
+    dout = as_float_array(dout, "dout")
+    cache = as_float_array(cache, cache_name)
+    check_same_dtype(dout=dout, **{cache_name: cache})
+    check_shape(cache, dout.shape, cache_name)
+    return dout, cache
+
+
+SIMD_LEVELS = {"portable": 0, "avx2": 1, "avx512": 2}
+
+
+def capped_simd_level(level: str | None, detected: int) -> int:
+    """The level a module's `_cap_simd(level)` test hook sets: `detected` for None, else
+    `level` ('portable', 'avx2', 'avx512') but never above `detected`."""
+    if level is None:
+        return detected
+    if level not in SIMD_LEVELS:
+        raise ValueError(f"_cap_simd: level must be one of {sorted(SIMD_LEVELS)} or None, "
+                         f"got {level!r}")
+    return min(detected, SIMD_LEVELS[level])

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from .._kernels import activation as _k
+from .._kernels import softmax as _ks
 from ..autograd import Context, Function
 from ..tensor import Tensor
 
@@ -97,13 +98,13 @@ class GELU(_SavesInputWithOption):
 
 
 class Softmax(_SavesOutputAlongDim):
-    kernel_forward = staticmethod(_k.softmax_forward)
-    kernel_backward = staticmethod(_k.softmax_backward)
+    kernel_forward = staticmethod(_ks.softmax_forward)
+    kernel_backward = staticmethod(_ks.softmax_backward)
 
 
 class LogSoftmax(_SavesOutputAlongDim):
-    kernel_forward = staticmethod(_k.log_softmax_forward)
-    kernel_backward = staticmethod(_k.log_softmax_backward)
+    kernel_forward = staticmethod(_ks.log_softmax_forward)
+    kernel_backward = staticmethod(_ks.log_softmax_backward)
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002

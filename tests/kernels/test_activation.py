@@ -1,4 +1,5 @@
-"""Kernel tests for nncore._kernels.activation: elementwise activations and softmax family.
+"""Kernel tests for nncore._kernels.activation: the elementwise activations (softmax and
+log-softmax: test_softmax.py).
 
 Forward against NumPy references (computed in float64), backward against central finite
 differences in float64, PyTorch parity where torch is installed, NaN/extreme values, thread
@@ -43,18 +44,6 @@ def ref_gelu_tanh(x):
     return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
 
 
-def ref_softmax(x, dim=-1):
-    with np.errstate(invalid="ignore"):              # all -inf rows give nan, as expected
-        e = np.exp(x - x.max(axis=dim, keepdims=True))
-        return e / e.sum(axis=dim, keepdims=True)
-
-
-def ref_log_softmax(x, dim=-1):
-    with np.errstate(invalid="ignore"):
-        z = x - x.max(axis=dim, keepdims=True)
-        return z - np.log(np.exp(z).sum(axis=dim, keepdims=True))
-
-
 FORWARD = {
     "relu": (A.relu_forward, ref_relu, {}),
     "leaky_relu": (A.leaky_relu_forward, lambda x: ref_leaky(x, 0.2), {"negative_slope": 0.2}),
@@ -69,19 +58,42 @@ def data(shape, dtype, seed=0, scale=3.0):
     return np.asarray(np.random.default_rng(seed).standard_normal(shape) * scale, dtype=dtype)
 
 
-@pytest.fixture
-def threads():
-    """Yields set_num_threads and restores the thread count afterwards."""
+def assert_same_bits_at_1_and_2_threads(run):
+    """run() -> list of arrays: equal bit for bit at 1 and at 2 threads, and on a second run
+    at 2 threads. Restores the thread count afterwards."""
     saved = _parallel.get_num_threads()
-    yield _parallel.set_num_threads
-    _parallel.set_num_threads(saved)
+    try:
+        _parallel.set_num_threads(1)
+        one = run()
+        _parallel.set_num_threads(2)
+        two = run()
+        for a, b in zip(one, two):
+            np.testing.assert_array_equal(a, b)
+        for a, b in zip(two, run()):
+            np.testing.assert_array_equal(a, b)
+    finally:
+        _parallel.set_num_threads(saved)
 
 
-@pytest.fixture
-def simd_cap():
-    """Yields A._cap_simd and restores the detected SIMD level afterwards."""
-    yield A._cap_simd
-    A._cap_simd(None)
+def simd_cap_fixture(module):
+    """A `simd_cap` fixture for a kernel module with its own SIMD level: yields cap(level),
+    which calls module._cap_simd(level) and skips the test where the CPU lacks that level;
+    the detected level is restored afterwards."""
+    @pytest.fixture
+    def simd_cap():
+        def cap(level):
+            used = module._cap_simd(level)
+            if level != "portable" and not used.startswith(level):
+                pytest.skip(f"CPU lacks {level}")
+            return used
+
+        yield cap
+        module._cap_simd(None)
+
+    return simd_cap
+
+
+simd_cap = simd_cap_fixture(A)
 
 
 # ------------------------------------------------------------------ forward vs NumPy
@@ -95,36 +107,6 @@ def test_elementwise_forward(name, shape, dtype):
     y = fn(x, **kw)
     assert y.shape == x.shape and y.dtype == x.dtype and y.flags.c_contiguous
     np.testing.assert_allclose(y, ref(x.astype(np.float64)), **TOL[dtype])
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", SHAPES)
-def test_softmax_forward_every_dim(shape, dtype):
-    x = data(shape, dtype)
-    for dim in range(-len(shape), len(shape)):
-        x64 = x.astype(np.float64)
-        np.testing.assert_allclose(A.softmax_forward(x, dim), ref_softmax(x64, dim), **TOL[dtype])
-        np.testing.assert_allclose(A.log_softmax_forward(x, dim), ref_log_softmax(x64, dim),
-                                   **TOL[dtype])
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_softmax_wide_inner_blocks(dtype):
-    # inner = 150 spans three column blocks (64 + 64 + 22); D = 33 rows in each slab.
-    x = data((2, 33, 150), dtype, seed=3)
-    for fn, ref in ((A.softmax_forward, ref_softmax), (A.log_softmax_forward, ref_log_softmax)):
-        np.testing.assert_allclose(fn(x, 1), ref(x.astype(np.float64), 1), **TOL[dtype])
-    dout = data(x.shape, dtype, seed=4)
-    y = A.softmax_forward(x, 1)
-    expected = y * (dout - (dout * y).sum(axis=1, keepdims=True))
-    np.testing.assert_allclose(A.softmax_backward(dout, y, 1), expected, **TOL[dtype])
-
-
-def test_softmax_zero_d_and_empty():
-    assert A.softmax_forward(np.array(3.0)) == 1.0
-    assert A.log_softmax_forward(np.array(3.0, np.float32), dim=0) == 0.0
-    assert A.softmax_forward(np.zeros((0, 5))).shape == (0, 5)
-    assert A.log_softmax_backward(np.zeros((4, 0)), np.zeros((4, 0))).shape == (4, 0)
 
 
 # ------------------------------------------------------------------ backward
@@ -174,24 +156,6 @@ def test_elementwise_backward_float32_matches_float64(name, dtype):
                                atol=1e-5 if dtype == np.float32 else 1e-13)
 
 
-@pytest.mark.parametrize("dim", [0, 1, 2, -1])
-@pytest.mark.parametrize("log", [False, True])
-def test_softmax_backward_finite_differences(log, dim):
-    x = data((3, 5, 7), np.float64, seed=7)
-    dout = data(x.shape, np.float64, seed=8)
-    forward = A.log_softmax_forward if log else A.softmax_forward
-    backward = A.log_softmax_backward if log else A.softmax_backward
-    dx = backward(dout, forward(x, dim), dim)
-    expected = np.empty_like(x)
-    h = 1e-6
-    for idx in np.ndindex(x.shape):
-        xp, xm = x.copy(), x.copy()
-        xp[idx] += h
-        xm[idx] -= h
-        expected[idx] = ((forward(xp, dim) - forward(xm, dim)) * dout).sum() / (2 * h)
-    np.testing.assert_allclose(dx, expected, rtol=1e-6, atol=1e-8)
-
-
 # ------------------------------------------------------------------ PyTorch parity
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -206,25 +170,6 @@ def test_gelu_matches_torch(approximate, dtype):
     np.testing.assert_allclose(A.gelu_forward(x, approximate), yt.detach().numpy(), **TOL[dtype])
     tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-13)
     np.testing.assert_allclose(A.gelu_backward(dout, x, approximate), xt.grad.numpy(), **tol)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape,dim", [((97, 101), -1), ((3, 5, 7), 1), ((3, 5, 7), 0)])
-@pytest.mark.parametrize("log", [False, True])
-def test_softmax_matches_torch(log, shape, dim, dtype):
-    torch = pytest.importorskip("torch")
-    x = data(shape, dtype, seed=11)
-    dout = data(shape, dtype, seed=12)
-    xt = torch.tensor(x, requires_grad=True)
-    yt = (torch.log_softmax if log else torch.softmax)(xt, dim)
-    yt.backward(torch.tensor(dout))
-    forward = A.log_softmax_forward if log else A.softmax_forward
-    backward = A.log_softmax_backward if log else A.softmax_backward
-    y = forward(x, dim)
-    np.testing.assert_allclose(y, yt.detach().numpy(), **TOL[dtype])
-    np.testing.assert_allclose(backward(dout, y, dim), xt.grad.numpy(),
-                               rtol=1e-4 if dtype == np.float32 else 1e-11,
-                               atol=1e-5 if dtype == np.float32 else 1e-12)
 
 
 def test_nan_semantics_match_torch():
@@ -249,10 +194,6 @@ def test_nan_propagation(dtype):
     np.testing.assert_array_equal(A.relu_forward(x)[1:], [0, 0, 2])
     at_zero = np.array([0.0, -0.0, 1e-30, -1e-30], dtype)
     assert A.relu_backward(np.ones(4, dtype), at_zero).tolist() == [0, 0, 1, 0]   # 0 at 0
-    row = np.array([[1.0, np.nan, 2.0], [1.0, 2.0, 3.0]], dtype)
-    for fn in (A.softmax_forward, A.log_softmax_forward):
-        y = fn(row)
-        assert np.isnan(y[0]).all() and np.isfinite(y[1]).all()
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -264,64 +205,28 @@ def test_extreme_values_finite(dtype):
     for approx in ("none", "tanh"):
         g = A.gelu_backward(np.ones_like(x), x, approx)
         assert np.isfinite(g).all() and g[0] == 0 and g[-1] == 1
-    big = np.array([[1e4, -1e4, 0.0], [1e4, 1e4, 1e4]], dtype)
-    y = A.softmax_forward(big)
-    np.testing.assert_allclose(y, [[1, 0, 0], [1 / 3, 1 / 3, 1 / 3]], rtol=1e-6)
-    np.testing.assert_allclose(A.log_softmax_forward(big)[0], [0, -2e4, -1e4])
-    np.testing.assert_allclose(A.softmax_forward(big, dim=0)[:, 1], [0, 1])
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_all_neg_inf_row_is_nan(dtype):
-    x = np.full((2, 4), -np.inf, dtype)
-    x[1, 2] = 0.0
-    for fn in (A.softmax_forward, A.log_softmax_forward):
-        y = fn(x)
-        assert np.isnan(y[0]).all()
-    np.testing.assert_array_equal(A.softmax_forward(x)[1], [0, 0, 1, 0])
-    assert np.isnan(A.softmax_forward(x, dim=0)[:, 0]).all()
 
 
 # ------------------------------------------------------------------ threads and SIMD levels
 
 @pytest.mark.skipif(not _parallel.openmp_enabled(), reason="serial build")
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_one_vs_two_threads_bit_identical(threads, dtype):
+def test_one_vs_two_threads_bit_identical(dtype):
     x = data((300_001,), dtype, seed=13)
     dout = data(x.shape, dtype, seed=14)
-    xs = data((600, 513), dtype, seed=15)
 
     def run():
         out = [fn(x, **kw) for fn, _, kw in FORWARD.values()]
         out += [A.gelu_backward(dout, x, "tanh"), A.sigmoid_backward(dout, out[2])]
-        for dim in (0, 1):
-            y = A.softmax_forward(xs, dim)
-            out += [y, A.log_softmax_forward(xs, dim), A.softmax_backward(xs, y, dim)]
         return out
 
-    threads(1)
-    one = run()
-    threads(2)
-    two = run()
-    for a, b in zip(one, two):
-        np.testing.assert_array_equal(a, b)
-    for a, b in zip(two, run()):
-        np.testing.assert_array_equal(a, b)
+    assert_same_bits_at_1_and_2_threads(run)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("level", SIMD_LEVELS)
 def test_every_simd_level_matches_reference(simd_cap, level, dtype):
-    used = simd_cap(level)
-    if level != "portable" and not used.startswith(level):
-        pytest.skip(f"CPU lacks {level}")
-    # widths around the vector lengths exercise every tail (masked) path
-    for D in (1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 101):
-        x = data((5, D), dtype, seed=D)
-        x[0, 0] = -np.inf
-        x64 = x.astype(np.float64)
-        np.testing.assert_allclose(A.softmax_forward(x), ref_softmax(x64), **TOL[dtype])
-        np.testing.assert_allclose(A.log_softmax_forward(x), ref_log_softmax(x64), **TOL[dtype])
+    simd_cap(level)
     # elementwise vector bodies: lengths hitting every tail, values across the ranges
     for n in (1, 5, 8, 13, 16, 31, 1001):
         x = np.linspace(-12, 12, n).astype(dtype) if n > 1 else np.array([0.3], dtype)
@@ -339,12 +244,6 @@ def test_every_simd_level_matches_reference(simd_cap, level, dtype):
         np.testing.assert_array_equal(A.tanh_forward(specials), [np.nan, -1, 1, -0.0, 0, -1, 1])
         assert np.signbit(A.tanh_forward(specials)[3])
         np.testing.assert_array_equal(A.gelu_forward(specials[2:], "tanh"), [np.inf, 0, 0, 0, 1e4])
-    nanrow = np.array([[1.0, 2.0, np.nan] + [0.0] * 14], dtype)
-    assert np.isnan(A.softmax_forward(nanrow)).all()
-    wide = np.linspace(-120, 0, 4099).astype(dtype)[None, :]
-    tiny = 3e-45 if dtype == np.float32 else 1e-322   # a couple of denormal ulps
-    np.testing.assert_allclose(A.softmax_forward(wide), ref_softmax(wide.astype(np.float64)),
-                               rtol=TOL[dtype]["rtol"], atol=tiny)   # tiny and denormal values
 
 
 # ------------------------------------------------------------------ out=, layouts, bad input
@@ -354,24 +253,11 @@ def test_out_and_in_place():
     out = np.empty_like(x)
     assert A.relu_forward(x, out=out) is out
     np.testing.assert_array_equal(out, ref_relu(x))
-    y = x.copy()
-    A.softmax_forward(y, out=y)
-    np.testing.assert_allclose(y, ref_softmax(x), rtol=1e-12)
-    y = x.copy()
-    A.log_softmax_forward(y, 0, out=y)
-    np.testing.assert_allclose(y, ref_log_softmax(x, 0), rtol=1e-12)
 
 
 def test_non_contiguous_input_is_copied():
     x = data((8, 6), np.float32)
     np.testing.assert_array_equal(A.tanh_forward(x.T), A.tanh_forward(np.ascontiguousarray(x.T)))
-    np.testing.assert_array_equal(A.softmax_forward(x[:, ::2]),
-                                  A.softmax_forward(np.ascontiguousarray(x[:, ::2])))
-
-
-def test_numpy_integer_dim_accepted():
-    x = data((3, 4), np.float64)
-    np.testing.assert_array_equal(A.softmax_forward(x, np.int64(0)), A.softmax_forward(x, 0))
 
 
 def test_bad_input_raises():
@@ -386,20 +272,12 @@ def test_bad_input_raises():
         A.sigmoid_backward(x, x.T.copy())
     with pytest.raises(ValueError, match="approximate must be 'none' or 'tanh'"):
         A.gelu_forward(x, approximate="erf")
-    with pytest.raises(IndexError, match="dim 2 is out of range for a 2-D array"):
-        A.softmax_forward(x, dim=2)
-    with pytest.raises(IndexError, match="dim -3"):
-        A.log_softmax_backward(x, x, dim=-3)
     with pytest.raises(TypeError, match="out has dtype float64"):
         A.relu_forward(x, out=np.empty((4, 5)))
     with pytest.raises(ValueError, match="out: expected shape"):
         A.relu_forward(x, out=np.empty((5, 4), np.float32))
     with pytest.raises(ValueError, match="writeable C-contiguous"):
         A.relu_forward(x, out=np.empty((5, 4), np.float32).T)
-    readonly = np.empty_like(x)
-    readonly.flags.writeable = False
-    with pytest.raises(ValueError, match="writeable C-contiguous"):
-        A.softmax_forward(x, out=readonly)
 
 
 def test_dispatched_simd_reports_a_level():
