@@ -24,7 +24,11 @@ KERNEL_DIR = os.path.join("nncore", "_kernels")
 
 # -O3 only: no -ffast-math/-Ofast (they break NaN and signed-zero semantics), and no
 # -march=native: SIMD paths are chosen at run time with target attributes (see simd.h).
-BASE_COMPILE_ARGS = ["-O3", "-fno-math-errno", "-Wno-unused-function", "-Wno-unreachable-code"]
+# -fno-trapping-math changes no value (no reassociation, same rounding, NaN and signed zeros
+# kept); it lets the compiler turn `x > 0 ? x : x * p` into a vector select instead of a branch
+# per element (leaky relu forward: 20x faster), as nothing here enables FP traps.
+BASE_COMPILE_ARGS = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-Wno-unused-function",
+                     "-Wno-unreachable-code"]
 
 
 def _compiler_command() -> list:
