@@ -100,6 +100,22 @@ def _relu(backend: str, n: int = 1 << 20) -> Callable[[], Any]:
     return lambda: relu(xt)
 
 
+def _relu_fb(backend: str, n: int = 1 << 20) -> Callable[[], Any]:
+    x, dout = _randn(n, seed=7), _randn(n, seed=17)
+    if backend == "numpy":
+        return lambda: nb.relu_forward_backward(x, dout)
+    lib = _lib(backend)
+    xt, dt = _wrap(lib, x), _wrap(lib, dout)
+    xt.requires_grad_(True)
+    relu = lib.nn.functional.relu
+
+    def step() -> None:
+        xt.grad = None
+        relu(xt).backward(dt)
+
+    return step
+
+
 def _gemm(backend: str, n: int = GEMM_N) -> Callable[[], Any]:
     a, b = _randn(n, n, seed=8), _randn(n, n, seed=9)
     if backend == "numpy":
@@ -189,6 +205,8 @@ CASES: list[tuple[str, str, float | None, Callable[[str], Callable[[], Any]]]] =
     # Adam reads param, grad, m, v and writes param, m, v: 7 float32 per parameter
     ("adam step mlp params", "GB/s", 7.0 * 4 * _MLP_PARAMS, _adam),
     ("relu fwd 1M", "GB/s", 2.0 * 4 * (1 << 20), _relu),
+    # forward reads x, writes y; backward reads dout, y and writes dx: 5 float32 per element
+    ("relu fwd+bwd 1M", "GB/s", 5.0 * 4 * (1 << 20), _relu_fb),
     ("embedding fb 1120 ids V10000 D128", "us", None, _embedding),
     (f"gemm {GEMM_N}^3", "GFLOP/s", 2.0 * GEMM_N ** 3, _gemm),
     ("tiny linear(4,4) fwd", "us", None, _tiny_linear_forward),

@@ -213,3 +213,9 @@ def cross_entropy_forward_backward(logits: np.ndarray,
 def relu_forward(x: np.ndarray) -> np.ndarray:
     """max(x, 0) into a new array."""
     return np.maximum(x, 0)
+
+
+def relu_forward_backward(x: np.ndarray, dout: np.ndarray) -> np.ndarray:
+    """y = max(x, 0), then dx = dout where y > 0 (the gradient a training step needs)."""
+    y = np.maximum(x, 0)
+    return dout * (y > 0)
