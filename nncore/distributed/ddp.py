@@ -51,6 +51,8 @@ class DistributedDataParallel(Module):
         named = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
         _check_same_parameters(comm, named)
         for _, p in named:
+            if not p.data.flags.c_contiguous:  # MPI and the buckets want flat buffers
+                p.data = np.ascontiguousarray(p.data)
             _mpi.broadcast(p, 0, comm)
         self._sync_buffers()
         self.reducer = GradientReducer([p for _, p in named], comm, mpi, bucket_cap_mb,
@@ -92,8 +94,6 @@ class DistributedDataParallel(Module):
 def _check_same_parameters(comm: Any, named: list) -> None:
     """Fail on every rank, naming the first difference, if the replicas do not match."""
     mine = [(n, tuple(p.shape), str(p.dtype)) for n, p in named]
-    for params in _non_contiguous(named):
-        raise ValueError(f"DistributedDataParallel: parameter {params} is not C-contiguous")
     everyone = comm.allgather(mine)
     for rank, theirs in enumerate(everyone):
         if theirs != mine:
@@ -102,7 +102,3 @@ def _check_same_parameters(comm: Any, named: list) -> None:
             raise ValueError(
                 f"DistributedDataParallel: rank {comm.Get_rank()} and rank {rank} hold "
                 f"different models: {diff[0]} vs {diff[1]}")
-
-
-def _non_contiguous(named: list) -> list:
-    return [n for n, p in named if not p.data.flags.c_contiguous]

@@ -9,7 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 
 def find_mpirun() -> str | None:
@@ -41,9 +41,12 @@ def mpirun_argv(n: int, argv: Sequence[str]) -> list[str]:
 
 
 def run_mpi(n: int, argv: Sequence[str], timeout: float = 120.0,
-            threads_per_rank: int | None = None,
-            cwd: str | None = None) -> subprocess.CompletedProcess:
+            threads_per_rank: int | None = None, cwd: str | None = None,
+            extra_env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run ``python ARGV`` on `n` local ranks; returns the completed process (stdout/stderr as
-    text). Raises ``subprocess.TimeoutExpired`` (after killing the job) past `timeout` s."""
-    return subprocess.run(mpirun_argv(n, argv), env=local_env(threads_per_rank), cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout)
+    text). `extra_env` is added to the ranks' environment. Raises
+    ``subprocess.TimeoutExpired`` (after killing the job) past `timeout` s."""
+    env = local_env(threads_per_rank)
+    env.update(extra_env or {})
+    return subprocess.run(mpirun_argv(n, argv), env=env, cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout)

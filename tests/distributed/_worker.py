@@ -116,6 +116,13 @@ def unused(outdir: str) -> None:
     expected = h.data.sum(axis=0) / world
     np.testing.assert_allclose(m.head_b.weight.grad.data.ravel(), expected, rtol=1e-12)
 
+    lin = nn.Linear(3, 4).double()
+    lin.weight.data = np.asfortranarray(lin.weight.data)  # a non-contiguous parameter
+    wrapped = dist.DistributedDataParallel(lin)
+    assert lin.weight.data.flags.c_contiguous
+    wrapped(x).sum().backward()
+    np.testing.assert_allclose(lin.weight.grad.data, np.full((4, 3), 1.5 * 2), rtol=1e-12)
+
     strict = dist.DistributedDataParallel(TwoHeads())
     try:
         strict(x, use_b=False).sum().backward()

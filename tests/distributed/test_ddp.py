@@ -29,15 +29,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def _run(n, scenario, outdir, timeout=120):
-    env_path = os.environ.get("PYTHONPATH", "")
-    os.environ["PYTHONPATH"] = ROOT + (os.pathsep + env_path if env_path else "")
-    try:
-        return run_mpi(n, ["-m", "tests.distributed._worker", scenario, str(outdir)],
-                       timeout=timeout, threads_per_rank=1, cwd=ROOT)
-    finally:
-        os.environ["PYTHONPATH"] = env_path
-        if not env_path:
-            del os.environ["PYTHONPATH"]
+    path = os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
+    return run_mpi(n, ["-m", "tests.distributed._worker", scenario, str(outdir)],
+                   timeout=timeout, threads_per_rank=1, cwd=ROOT,
+                   extra_env={"PYTHONPATH": path})
 
 
 def _ok(result):
