@@ -36,7 +36,16 @@ def build_info() -> dict:
         "cpu_simd": _parallel.simd_level(),
         "kernels": kernels,
         "host_allocator": memory.host_allocator(),
+        "cuda": _cuda_facts(),
         "machine": platform.machine(),
         "python": platform.python_version(),
         "numpy": np.__version__,
     }
+
+
+def _cuda_facts() -> dict:
+    """Whether the optional CUDA extension was built and a device is usable (never raises)."""
+    from . import cuda
+
+    return {"built": cuda.is_built(), "available": cuda.is_available(),
+            "devices": cuda.device_count()}
