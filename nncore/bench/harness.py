@@ -289,8 +289,13 @@ def run_worker(module: str, backends: Sequence[str], threads: int, args: Sequenc
             tail.append(ln)
             del tail[:-40]
 
+    env = thread_env(threads)
+    if "nncore" not in backends:
+        # a NumPy (or torch) user does not have nncore's caching allocator: the baselines run
+        # on NumPy's own, although their process imports nncore.bench
+        env["NNCORE_HOST_ALLOCATOR"] = "numpy"
     with tempfile.TemporaryFile("w+") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=thread_env(threads), stdout=out,
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=out,
                                 stderr=subprocess.PIPE, text=True)
         reader = threading.Thread(target=forward, args=(proc.stderr,), daemon=True)
         reader.start()

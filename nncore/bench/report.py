@@ -29,6 +29,9 @@ python -m nncore.bench.report docs/bench_results/*.json > docs/benchmarks.md
   threads steal the other's cores.
 - Each cell: warm-up calls, an inner loop calibrated to last >= 0.2 s, then 7 timed repeats;
   the cell shows the median, `~` marks a spread (max - min) / median above 10%.
+- The NumPy and torch children run with NumPy's default allocator
+  (`NNCORE_HOST_ALLOCATOR=numpy`): nncore's caching host allocator is part of nncore, so the
+  baselines do not get it although their process imports `nncore.bench`.
 - Every backend gets the same inputs, dtypes (float32) and, for training steps, the same
   initial weights. The NumPy baseline (`nncore/bench/numpy_baseline.py`) is vectorised NumPy with
   `@` on OpenBLAS and in-place updates, and is tested against nncore for equal results
