@@ -39,8 +39,11 @@ python -m nncore.bench.report docs/bench_results/*.json > docs/benchmarks.md
 - Ratios are other-time / nncore-time: above 1 means nncore is faster. Rows in MB are the
   peak traced memory of one training step (tracemalloc: Python + NumPy arrays; torch's
   allocator is invisible to it), and their ratio is other / nncore (above 1: nncore uses less).
-- The machine is a shared 2-core VM: figures move by 10-30 % between runs, and 2-thread cells
-  suffer most when anything else runs. The load average at the start of each run is shown.
+- The machine is a shared 2-core VM: figures move by 10-50 % between runs (hours apart, the
+  same code measured LSTM forward at 2 threads in 5.6 and 8.3 ms while torch stayed at 5.6),
+  and 2-thread nncore cells suffer most: its kernels open many short parallel regions, and
+  each waits for a descheduled vCPU. The load average at the start of each run is shown;
+  docs/conv.md, docs/rnn.md and docs/distributed.md quote runs from quieter periods.
 """
 
 
