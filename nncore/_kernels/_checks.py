@@ -97,3 +97,59 @@ def capped_simd_level(level: str | None, detected: int) -> int:
         raise ValueError(f"_cap_simd: level must be one of {sorted(SIMD_LEVELS)} or None, "
                          f"got {level!r}")
     return min(detected, SIMD_LEVELS[level])
+
+
+# ---------------------------------------------------------------------------------------------
+# Shape and option rules shared by the CPU kernels and nncore.cuda.ops: they read only
+# `.shape` (any array type), so both backends raise the same errors for the same mistakes.
+
+def check_conv_shapes(input_shape: tuple, weight_shape: tuple, groups) -> int:
+    """Input (N, C, H, W) against weight (OC, C/groups, KH, KW); returns groups as an int."""
+    C = input_shape[1]
+    OC, Cg, KH, KW = weight_shape
+    G = int(groups)
+    if G <= 0:
+        raise ValueError(f"conv2d: groups must be positive, got {groups}")
+    if OC % G != 0:
+        raise ValueError(f"conv2d: out_channels ({OC}, weight shape {weight_shape}) must be "
+                         f"divisible by groups={G}")
+    if C != Cg * G:
+        raise ValueError(
+            f"conv2d: input shape {input_shape} has {C} channels but weight shape "
+            f"{weight_shape} with groups={G} expects {Cg * G} (= weight.shape[1] * groups)")
+    if KH <= 0 or KW <= 0 or OC <= 0:
+        raise ValueError(f"conv2d: weight shape {weight_shape} has an empty dimension")
+    return G
+
+
+def check_rnn_shapes(x, w_ih, w_hh, gate_mult: int, fn: str) -> tuple[int, int]:
+    """(T, B, I) input against (G, I) / (G, H) weights, G = gate_mult * H; returns (G, H).
+    Reads only `.shape`, so it serves any array type."""
+    H = w_hh.shape[1]
+    G = gate_mult * H
+    if H < 1:
+        raise ValueError(f"{fn}: hidden size must be >= 1, got weight_hh of shape {w_hh.shape}")
+    check_shape(w_hh, (G, H), f"{fn}: weight_hh")
+    if w_ih.shape != (G, x.shape[2]):
+        raise ValueError(f"{fn}: weight_ih must have shape {(G, x.shape[2])} for input of shape "
+                         f"{x.shape}, got {w_ih.shape}")
+    if x.shape[0] == 0:
+        raise ValueError(f"{fn}: empty sequence: input of shape {x.shape} has 0 time steps")
+    return G, H
+
+
+def check_batch_norm_options(input_shape: tuple, N: int, S: int, training: bool,
+                             running_mean, running_var, eps) -> None:
+    """The option rules of batch_norm (PyTorch's): running stats both or neither, required in
+    eval mode, more than one value per channel when training, eps >= 0."""
+    if (running_mean is None) != (running_var is None):
+        raise ValueError("batch_norm: running_mean and running_var must both be given or "
+                         "both be None")
+    if not training and running_mean is None:
+        raise ValueError("batch_norm: running_mean and running_var are required when "
+                         "training=False")
+    if training and N * S <= 1:
+        raise ValueError(f"Expected more than 1 value per channel when training, got input "
+                         f"size {input_shape}")
+    if not eps >= 0:
+        raise ValueError(f"batch_norm: eps must be >= 0, got {eps}")

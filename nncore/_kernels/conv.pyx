@@ -30,7 +30,7 @@ from libc.string cimport memcpy, memset
 
 import numpy as np
 
-from ._checks import check_same_dtype
+from ._checks import check_conv_shapes, check_same_dtype
 from ._parallel import get_num_threads
 
 from ._simd cimport NNCORE_SIMD_AVX512, nncore_simd_level
@@ -363,18 +363,7 @@ def _geometry(inp, weight, stride, padding, dilation, groups):
     check_same_dtype(input=inp, weight=weight)
     N, C, H, W = inp.shape
     OC, Cg, KH, KW = weight.shape
-    G = int(groups)
-    if G <= 0:
-        raise ValueError(f"conv2d: groups must be positive, got {groups}")
-    if OC % G != 0:
-        raise ValueError(f"conv2d: out_channels ({OC}, weight shape {weight.shape}) must be "
-                         f"divisible by groups={G}")
-    if C != Cg * G:
-        raise ValueError(
-            f"conv2d: input shape {inp.shape} has {C} channels but weight shape "
-            f"{weight.shape} with groups={G} expects {Cg * G} (= weight.shape[1] * groups)")
-    if KH <= 0 or KW <= 0 or OC <= 0:
-        raise ValueError(f"conv2d: weight shape {weight.shape} has an empty dimension")
+    G = check_conv_shapes(inp.shape, weight.shape, groups)
     pt, pb, pl, pr = _padding4(padding)
     OH, OW = conv2d_output_size(H, W, KH, KW, stride, (pt, pb, pl, pr), dilation)
     sh, sw = _pair(stride, "stride")

@@ -28,7 +28,7 @@ from cython.parallel cimport prange
 
 import numpy as np
 
-from ._checks import as_float_array, check_same_dtype, check_shape
+from ._checks import as_float_array, check_rnn_shapes, check_same_dtype, check_shape
 from ._parallel import get_num_threads
 
 from ._simd cimport nncore_simd_level, nncore_simd_name
@@ -166,16 +166,7 @@ def _check_weights(x, w_ih, w_hh, b_ih, b_hh, gate_mult: int, fn: str):
     x = as_float_array(x, f"{fn}: input", 3)
     w_ih = as_float_array(w_ih, f"{fn}: weight_ih", 2)
     w_hh = as_float_array(w_hh, f"{fn}: weight_hh", 2)
-    H = w_hh.shape[1]
-    G = gate_mult * H
-    if H < 1:
-        raise ValueError(f"{fn}: hidden size must be >= 1, got weight_hh of shape {w_hh.shape}")
-    check_shape(w_hh, (G, H), f"{fn}: weight_hh")
-    if w_ih.shape != (G, x.shape[2]):
-        raise ValueError(f"{fn}: weight_ih must have shape {(G, x.shape[2])} for input of shape "
-                         f"{x.shape}, got {w_ih.shape}")
-    if x.shape[0] == 0:
-        raise ValueError(f"{fn}: empty sequence: input of shape {x.shape} has 0 time steps")
+    G, _ = check_rnn_shapes(x, w_ih, w_hh, gate_mult, fn)
     arrays = {"input": x, "weight_ih": w_ih, "weight_hh": w_hh}
     biases = []
     for name, b in (("bias_ih", b_ih), ("bias_hh", b_hh)):

@@ -24,7 +24,7 @@ from libc.math cimport sqrt
 
 import numpy as np
 
-from ._checks import as_float_array, check_same_dtype
+from ._checks import as_float_array, check_batch_norm_options, check_same_dtype
 from ._parallel import get_num_threads
 
 from ._simd cimport nncore_simd_level, nncore_simd_name
@@ -208,18 +208,8 @@ def batch_norm_forward(inp, weight, bias, running_mean, running_var, bint traini
     x = _view_ncs(inp, "input")
     N, C, S = x.shape
     dt = inp.dtype
-    if (running_mean is None) != (running_var is None):
-        raise ValueError("batch_norm: running_mean and running_var must both be given or "
-                         "both be None")
+    check_batch_norm_options(inp.shape, N, S, training, running_mean, running_var, eps)
     update = training and running_mean is not None
-    if not training and running_mean is None:
-        raise ValueError("batch_norm: running_mean and running_var are required when "
-                         "training=False")
-    if training and N * S <= 1:
-        raise ValueError(f"Expected more than 1 value per channel when training, got input "
-                         f"size {inp.shape}")
-    if not eps >= 0:
-        raise ValueError(f"batch_norm: eps must be >= 0, got {eps}")
     w = _channel_vector(weight, "weight", C, dt, 1.0)
     b = _channel_vector(bias, "bias", C, dt, 0.0)
     if running_mean is not None:

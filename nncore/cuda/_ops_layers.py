@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from nncore._kernels._checks import check_same_dtype, check_shape
+from nncore._kernels._checks import (
+    check_batch_norm_options,
+    check_conv_shapes,
+    check_rnn_shapes,
+    check_same_dtype,
+    check_shape,
+)
 from nncore._kernels.conv import _padding4, _pair, conv2d_output_size
 from nncore._kernels.pool import _pool_geometry, _Shape
 
@@ -27,18 +33,7 @@ def _conv_geometry(inp, weight, stride, padding, dilation, groups) -> tuple:
     check_same_dtype(input=inp, weight=weight)
     N, C, H, W = inp.shape
     OC, Cg, KH, KW = weight.shape
-    G = int(groups)
-    if G <= 0:
-        raise ValueError(f"conv2d: groups must be positive, got {groups}")
-    if OC % G != 0:
-        raise ValueError(f"conv2d: out_channels ({OC}, weight shape {weight.shape}) must be "
-                         f"divisible by groups={G}")
-    if C != Cg * G:
-        raise ValueError(f"conv2d: input shape {inp.shape} has {C} channels but weight shape "
-                         f"{weight.shape} with groups={G} expects {Cg * G} (= weight.shape[1] "
-                         f"* groups)")
-    if KH <= 0 or KW <= 0 or OC <= 0:
-        raise ValueError(f"conv2d: weight shape {weight.shape} has an empty dimension")
+    G = check_conv_shapes(inp.shape, weight.shape, groups)
     pt, pb, pl, pr = _padding4(padding)
     OH, OW = conv2d_output_size(H, W, KH, KW, stride, (pt, pb, pl, pr), dilation)
     sh, sw = _pair(stride, "stride")
@@ -164,16 +159,7 @@ def _rnn_inputs(x, w_ih, w_hh, b_ih, b_hh, gate_mult: int, fn: str) -> tuple:
     x = _dev(x, f"{fn}: input", 3)
     w_ih = _dev(w_ih, f"{fn}: weight_ih", 2)
     w_hh = _dev(w_hh, f"{fn}: weight_hh", 2)
-    H = w_hh.shape[1]
-    G = gate_mult * H
-    if H < 1:
-        raise ValueError(f"{fn}: hidden size must be >= 1, got weight_hh of shape {w_hh.shape}")
-    check_shape(w_hh, (G, H), f"{fn}: weight_hh")
-    if w_ih.shape != (G, x.shape[2]):
-        raise ValueError(f"{fn}: weight_ih must have shape {(G, x.shape[2])} for input of shape "
-                         f"{x.shape}, got {w_ih.shape}")
-    if x.shape[0] == 0:
-        raise ValueError(f"{fn}: empty sequence: input of shape {x.shape} has 0 time steps")
+    G, _ = check_rnn_shapes(x, w_ih, w_hh, gate_mult, fn)
     check_same_dtype(input=x, weight_ih=w_ih, weight_hh=w_hh)
     b_ih = _vector(b_ih, f"{fn}: bias_ih", G, x.dtype)
     b_hh = _vector(b_hh, f"{fn}: bias_hh", G, x.dtype)
@@ -413,17 +399,7 @@ def batch_norm_forward(inp, weight, bias, running_mean, running_var, training: b
     """
     inp = _dev(inp, "input")
     N, C, S = _ncs(inp, "input")
-    if (running_mean is None) != (running_var is None):
-        raise ValueError("batch_norm: running_mean and running_var must both be given or "
-                         "both be None")
-    if not training and running_mean is None:
-        raise ValueError("batch_norm: running_mean and running_var are required when "
-                         "training=False")
-    if training and N * S <= 1:
-        raise ValueError(f"Expected more than 1 value per channel when training, got input "
-                         f"size {inp.shape}")
-    if not eps >= 0:
-        raise ValueError(f"batch_norm: eps must be >= 0, got {eps}")
+    check_batch_norm_options(inp.shape, N, S, training, running_mean, running_var, eps)
     weight = _vector(weight, "weight", C, inp.dtype)
     bias = _vector(bias, "bias", C, inp.dtype)
     running_mean = _vector(running_mean, "running_mean", C, inp.dtype)
