@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ._backward_hooks import LeafHooks, queue_callback, run_with_callbacks
 from .tensor import Tensor, _HookHandle
 
 __all__ = [
@@ -218,70 +219,6 @@ def _accumulate_leaf(leaf: Tensor, g: np.ndarray, owned: set[int]) -> None:
         leaf.grad.data = leaf.grad.data + g
 
 
-class _BackwardState(threading.local):
-    callbacks: list | None = None
-
-
-_backward_state = _BackwardState()
-
-
-def queue_callback(callback: Any) -> None:
-    """Run ``callback()`` once the backward pass now running has finished (as PyTorch's
-    engine ``queue_callback``). Only valid inside a backward pass, e.g. from a grad hook."""
-    if _backward_state.callbacks is None:
-        raise RuntimeError("queue_callback can only be called during a backward pass")
-    _backward_state.callbacks.append(callback)
-
-
-class _LeafHooks:
-    """Fires each hooked leaf's post-accumulate-grad hooks once its gradient is final.
-
-    A leaf is final when every graph edge into it has delivered its gradient; edges are counted
-    up front (only for leaves that have hooks, so hook-free graphs pay one attribute test per
-    edge).
-    """
-
-    __slots__ = ("remaining", "tensors", "touched")
-
-    def __init__(self, order: list, roots: list) -> None:
-        self.remaining: dict[int, int] = {}
-        self.tensors: dict[int, Tensor] = {}
-        self.touched: set[int] = set()
-        for t in roots:
-            self._count(t)
-        for ctx in order:
-            for p in ctx.parents:
-                if p is not None and p._grad_hooks is not None and p._ctx is None:
-                    self._count(p)
-
-    def _count(self, t: Tensor) -> None:
-        self.remaining[id(t)] = self.remaining.get(id(t), 0) + 1
-        self.tensors[id(t)] = t
-
-    def delivered(self, t: Tensor) -> None:
-        key = id(t)
-        left = self.remaining.get(key)
-        if left is None:
-            return
-        self.touched.add(key)
-        self.remaining[key] = left - 1
-        if left == 1:
-            _fire(t)
-
-    def finish(self) -> None:
-        """Fire leaves that got some but not all of their gradients (an edge delivered None)."""
-        for key in self.touched:
-            if self.remaining[key] > 0:
-                self.remaining[key] = 0
-                _fire(self.tensors[key])
-
-
-def _fire(t: Tensor) -> None:
-    if t._grad_hooks is not None:
-        for hook in list(t._grad_hooks.values()):
-            hook(t)
-
-
 def backward(tensors: Any, grad_tensors: Any = None, retain_graph: bool = False,
              inputs: Any = None) -> None:
     """Accumulate d(tensors)/d(leaf) into the `.grad` of every leaf that requires grad.
@@ -290,14 +227,7 @@ def backward(tensors: Any, grad_tensors: Any = None, retain_graph: bool = False,
     With `inputs`, only those tensors receive `.grad`. Post-accumulate-grad hooks fire as leaves
     become final; callbacks queued with `queue_callback` run after the pass.
     """
-    outer = _backward_state.callbacks
-    _backward_state.callbacks = callbacks = []
-    try:
-        _run_backward(tensors, grad_tensors, retain_graph, inputs)
-    finally:
-        _backward_state.callbacks = outer
-    for callback in callbacks:
-        callback()
+    run_with_callbacks(_run_backward, tensors, grad_tensors, retain_graph, inputs)
 
 
 def _run_backward(tensors: Any, grad_tensors: Any, retain_graph: bool, inputs: Any) -> None:
@@ -314,7 +244,7 @@ def _run_backward(tensors: Any, grad_tensors: Any, retain_graph: bool, inputs: A
     order = _topological_order([t._ctx for t in roots if t._ctx is not None])
     hooks = None
     if _HookHandle._next_id:  # some tensor has ever had a hook: count edges into hooked leaves
-        hooks = _LeafHooks(order, [t for t in roots
+        hooks = LeafHooks(order, [t for t in roots
                                    if t._ctx is None and t._grad_hooks is not None])
         if not hooks.remaining:
             hooks = None
