@@ -13,7 +13,7 @@
 #   dweight  dW_g (OCg, CKK)  += dout_g @ col^T
 # A 1x1, stride-1, pad-0 convolution reads the input in place as col (no im2col, no col2im).
 # Few channels (float32, AVX-512, stride 1, dilation 1, one group, <= 16 output channels): the
-# forward runs a direct convolution instead (conv_direct.h: 8 channels x 16 columns held in
+# forward runs a direct convolution instead (conv_direct.pyx/.h: 8 channels x 16 columns in
 # registers), and so does the input gradient when the input has <= 16 channels (a direct
 # convolution of the zero-padded output gradient with the flipped, channel-swapped kernel);
 # the weight gradient stays on the GEMM.
@@ -30,6 +30,7 @@ from libc.string cimport memcpy, memset
 
 import numpy as np
 
+from . import conv_direct
 from ._checks import check_conv_shapes, check_same_dtype
 from ._parallel import get_num_threads
 
@@ -54,14 +55,6 @@ cdef extern from "conv_im2col.h" nogil:
     void nncore_row_sums_f32(float* out, const float* x, int64_t m, int64_t n, int accumulate)
     void nncore_row_sums_f64(double* out, const double* x, int64_t m, int64_t n,
                              int accumulate)
-
-
-cdef extern from "conv_direct.h" nogil:
-    void nncore_conv_pad_copy_f32(float* dst, const float* src, int64_t C, int64_t H,
-                                  int64_t W, int64_t pt, int64_t pb, int64_t pl, int64_t pr)
-    int nncore_conv_direct_f32(float* out, const float* inp, const float* wpack,
-                               const float* bias, int64_t C, int64_t H, int64_t W, int64_t OC,
-                               int64_t KH, int64_t KW, int level)
 
 
 cdef struct Geom:
@@ -222,86 +215,6 @@ cdef void _conv_backward(floating* dinp,        # OUT (N, C, H, W) or NULL
                 dbias[i] += db_part[t * g.OC + i]
 
 
-cdef void _direct_sample(float* out, const float* src, float* pad, const float* wpack,
-                         const float* bias, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
-                         Py_ssize_t OC, Py_ssize_t KH, Py_ssize_t KW, Py_ssize_t pt,
-                         Py_ssize_t pb, Py_ssize_t pl, Py_ssize_t pr, int level) noexcept nogil:
-    if pt + pb + pl + pr > 0:
-        nncore_conv_pad_copy_f32(pad, src, C, H, W, pt, pb, pl, pr)
-        src = pad
-    nncore_conv_direct_f32(out, src, wpack, bias, C, H + pt + pb, W + pl + pr, OC, KH, KW,
-                           level)
-
-
-cdef void _direct_run(float* out,            # OUT (N, OC, OH, OW)
-                      const float* src,      # IN (N, C, H, W), unpadded
-                      float* pad,            # SCRATCH (nparts, C, H + pt + pb, W + pl + pr)
-                      const float* wpack,    # IN (ceil(OC/8), C, KH, KW, 8), see conv_direct.h
-                      const float* bias,     # IN (OC,) or NULL
-                      Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t OC,
-                      Py_ssize_t KH, Py_ssize_t KW, Py_ssize_t pt, Py_ssize_t pb,
-                      Py_ssize_t pl, Py_ssize_t pr, int level, int nparts) noexcept nogil:
-    """Direct convolution of every sample; threads own static chunks of the batch."""
-    cdef Py_ssize_t Hp = H + pt + pb, Wp = W + pl + pr
-    cdef Py_ssize_t osize = OC * (Hp - KH + 1) * (Wp - KW + 1), psize = C * Hp * Wp
-    cdef Py_ssize_t chunk = (N + nparts - 1) // nparts, n
-    cdef int t
-    for t in prange(nparts, schedule='static', num_threads=nparts):
-        for n in range(t * chunk, min(N, (t + 1) * chunk)):
-            _direct_sample(out + n * osize, src + n * C * H * W, pad + t * psize, wpack, bias,
-                           C, H, W, OC, KH, KW, pt, pb, pl, pr, level)
-
-
-cdef bint _direct_allowed = True
-
-
-def _set_direct_for_testing(enabled: bool = True) -> bool:
-    """Test hook: allow (True) or forbid the direct few-channel path; returns the old setting."""
-    global _direct_allowed
-    old = _direct_allowed
-    _direct_allowed = bool(enabled)
-    return old
-
-
-def _direct_geometry_ok(dict g, dt) -> bool:
-    """float32 on AVX-512, stride 1, dilation 1, one group, not 1x1 (those read in place)."""
-    return (_direct_allowed and dt == np.float32 and g["level"] >= NNCORE_SIMD_AVX512
-            and g["G"] == 1 and g["sh"] == 1 and g["sw"] == 1 and g["dh"] == 1
-            and g["dw"] == 1 and not g["direct"])
-
-
-def _far_paddings(dict g) -> tuple:
-    """(bottom, right) padding of a stride-1, dilation-1 convolution, from its output size."""
-    return g["OH"] - 1 + g["KH"] - g["H"] - g["pt"], g["OW"] - 1 + g["KW"] - g["W"] - g["pl"]
-
-
-def _pack_direct_weights(w) -> np.ndarray:
-    """(OC, C, KH, KW) -> (ceil(OC/8), C, KH, KW, 8), zero-padded to whole blocks of 8."""
-    OC = w.shape[0]
-    nb = (OC + 7) // 8
-    padded = np.zeros((nb * 8,) + w.shape[1:], np.float32)
-    padded[:OC] = w
-    return np.ascontiguousarray(padded.reshape((nb, 8) + w.shape[1:]).transpose(0, 2, 3, 4, 1))
-
-
-def _run_direct(out, src, w, bias, pads, int nthreads) -> None:
-    """out (N, OC, OH, OW) = direct conv of src (N, C, H, W) padded by pads = (t, b, l, r)."""
-    cdef Py_ssize_t N = src.shape[0], C = src.shape[1], H = src.shape[2], W = src.shape[3]
-    cdef Py_ssize_t OC = w.shape[0], KH = w.shape[2], KW = w.shape[3]
-    cdef Py_ssize_t pt = pads[0], pb = pads[1], pl = pads[2], pr = pads[3]
-    cdef int nparts = max(1, min(nthreads, N)), level = nncore_simd_level()
-    wpack = _pack_direct_weights(w)
-    pad = np.empty(nparts * C * (H + pt + pb) * (W + pl + pr) if pt + pb + pl + pr else 0,
-                   np.float32)
-    cdef float* po = <float*>_ptr(out)
-    cdef const float* ps = <const float*>_ptr(src)
-    cdef float* pp = <float*>_ptr(pad)
-    cdef const float* pw = <const float*>_ptr(wpack)
-    cdef const float* pb_ = <const float*>_ptr(bias)
-    with nogil:
-        _direct_run(po, ps, pp, pw, pb_, N, C, H, W, OC, KH, KW, pt, pb, pl, pr, level, nparts)
-
-
 # ------------------------------------------------------------------------------ wrappers
 
 def _pair(v, name: str) -> tuple:
@@ -410,10 +323,10 @@ def conv2d_forward(inp, weight, bias=None, stride=1, padding=0, dilation=1, grou
     if out.size == 0 or g.C == 0:
         out[...] = 0 if bias is None else bias[:, None, None]
         return out
-    if g.OC <= 16 and _direct_geometry_ok(gd, dt):
-        far_bottom, far_right = _far_paddings(gd)
-        _run_direct(out, inp, weight, bias, (g.pt, far_bottom, g.pl, far_right),
-                    get_num_threads())
+    if g.OC <= 16 and conv_direct.geometry_ok(gd, dt):
+        far_bottom, far_right = conv_direct.far_paddings(gd)
+        conv_direct.run(out, inp, weight, bias, (g.pt, far_bottom, g.pl, far_right),
+                        get_num_threads())
         return out
     nparts, inner = _parts(g.N, get_num_threads())
     col = np.empty(0 if g.direct else nparts * (g.CKK * g.OHW + NNCORE_CONV_SLACK), dt)
@@ -458,12 +371,12 @@ def conv2d_backward(dout, inp, weight, stride=1, padding=0, dilation=1, groups=1
             if a is not None:
                 a[...] = 0
         return dinp, dweight, dbias
-    pb_, pr_ = _far_paddings(gd)
-    if (need_dinp and g.C <= 16 and _direct_geometry_ok(gd, dt) and g.pt < g.KH
+    pb_, pr_ = conv_direct.far_paddings(gd)
+    if (need_dinp and g.C <= 16 and conv_direct.geometry_ok(gd, dt) and g.pt < g.KH
             and pb_ < g.KH and g.pl < g.KW and pr_ < g.KW):
         # dinp = direct conv of dout padded by (K - 1 - p) with the flipped, swapped kernel
         flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-        _run_direct(dinp, dout, flipped, None,
+        conv_direct.run(dinp, dout, flipped, None,
                     (g.KH - 1 - g.pt, g.KH - 1 - pb_, g.KW - 1 - g.pl, g.KW - 1 - pr_),
                     get_num_threads())
         if not (need_dweight or need_dbias):

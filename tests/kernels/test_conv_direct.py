@@ -9,6 +9,7 @@ import pytest
 
 from nncore._kernels import _parallel
 from nncore._kernels import conv as K
+from nncore._kernels import conv_direct as D
 from tests.kernels.test_conv import ref_conv, ref_conv_backward
 
 pytestmark = pytest.mark.skipif(_parallel.simd_level() != "avx512",
@@ -39,9 +40,9 @@ def _data(N, C, H, W, OC, k, seed=0):
 
 @pytest.fixture
 def direct_path():
-    old = K._set_direct_for_testing(True)
+    old = D._set_direct_for_testing(True)
     yield
-    K._set_direct_for_testing(old)
+    D._set_direct_for_testing(old)
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -59,7 +60,7 @@ def test_forward_and_input_gradient_match_reference_and_im2col(shape, direct_pat
     np.testing.assert_allclose(dx, rdx, **TOL)
     np.testing.assert_allclose(dw, rdw, **TOL)
     np.testing.assert_allclose(db, rdb, **TOL)
-    K._set_direct_for_testing(False)
+    D._set_direct_for_testing(False)
     y2 = K.conv2d_forward(x, w, b, padding=pad)
     dx2 = K.conv2d_backward(dout, x, w, padding=pad, need_dweight=False, need_dbias=False)[0]
     np.testing.assert_allclose(y, y2, **TOL)
