@@ -187,6 +187,43 @@ cdef void _adaptive_avg_backward(floating* dinp, const floating* dout, const Poo
 
 # ------------------------------------------------------------------------------ wrappers
 
+cdef enum PlaneOp:
+    AVG_FWD
+    AVG_BWD
+    ADAPTIVE_FWD
+    ADAPTIVE_BWD
+
+
+cdef void _plane_op(int op, floating* dst, const floating* src, const PoolGeom* g,
+                    int nt) noexcept nogil:
+    if op == AVG_FWD:
+        _avgpool_forward(dst, src, g, nt)
+    elif op == AVG_BWD:
+        _avgpool_backward(dst, src, g, nt)
+    elif op == ADAPTIVE_FWD:
+        _adaptive_avg_forward(dst, src, g, nt)
+    else:
+        _adaptive_avg_backward(dst, src, g, nt)
+
+
+cdef _launch_plane_op(int op, object dst, object src, const PoolGeom* g, int nt):
+    """One average-pooling kernel (dst = f(src)) on flat float32 or float64 buffers."""
+    cdef float[::1] d32
+    cdef const float[::1] s32
+    cdef double[::1] d64
+    cdef const double[::1] s64
+    if dst.dtype == np.float32:
+        d32 = dst.reshape(-1)
+        s32 = src.reshape(-1)
+        with nogil:
+            _plane_op(op, &d32[0], &s32[0], g, nt)
+    else:
+        d64 = dst.reshape(-1)
+        s64 = src.reshape(-1)
+        with nogil:
+            _plane_op(op, &d64[0], &s64[0], g, nt)
+
+
 def _pair(v, name: str, fn: str) -> tuple:
     if isinstance(v, (int, np.integer)):
         return int(v), int(v)
@@ -340,18 +377,7 @@ def avgpool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     if out.size == 0:
         return out
     cdef int nt = _threads(x.size)
-    cdef float[::1] o32, x32
-    cdef double[::1] o64, x64
-    if x.dtype == np.float32:
-        o32 = out.reshape(-1)
-        x32 = x.reshape(-1)
-        with nogil:
-            _avgpool_forward(&o32[0], &x32[0], &g, nt)
-    else:
-        o64 = out.reshape(-1)
-        x64 = x.reshape(-1)
-        with nogil:
-            _avgpool_forward(&o64[0], &x64[0], &g, nt)
+    _launch_plane_op(AVG_FWD, out, x, &g, nt)
     return out
 
 
@@ -372,18 +398,7 @@ def avgpool2d_backward(dout, input_shape, kernel_size, stride=None, padding=0, c
     if dinp.size == 0:
         return dinp
     cdef int nt = _threads(dinp.size)
-    cdef float[::1] d32, o32
-    cdef double[::1] d64, o64
-    if dout.dtype == np.float32:
-        d32 = dinp.reshape(-1)
-        o32 = dout.reshape(-1)
-        with nogil:
-            _avgpool_backward(&d32[0], &o32[0], &g, nt)
-    else:
-        d64 = dinp.reshape(-1)
-        o64 = dout.reshape(-1)
-        with nogil:
-            _avgpool_backward(&d64[0], &o64[0], &g, nt)
+    _launch_plane_op(AVG_BWD, dinp, dout, &g, nt)
     return dinp
 
 
@@ -422,18 +437,7 @@ def adaptive_avgpool2d_forward(x, output_size):
     if out.size == 0:
         return out
     cdef int nt = _threads(x.size)
-    cdef float[::1] o32, x32
-    cdef double[::1] o64, x64
-    if x.dtype == np.float32:
-        o32 = out.reshape(-1)
-        x32 = x.reshape(-1)
-        with nogil:
-            _adaptive_avg_forward(&o32[0], &x32[0], &g, nt)
-    else:
-        o64 = out.reshape(-1)
-        x64 = x.reshape(-1)
-        with nogil:
-            _adaptive_avg_forward(&o64[0], &x64[0], &g, nt)
+    _launch_plane_op(ADAPTIVE_FWD, out, x, &g, nt)
     return out
 
 
@@ -449,16 +453,5 @@ def adaptive_avgpool2d_backward(dout, input_shape):
     if dinp.size == 0:
         return dinp
     cdef int nt = _threads(dinp.size)
-    cdef float[::1] d32, o32
-    cdef double[::1] d64, o64
-    if dout.dtype == np.float32:
-        d32 = dinp.reshape(-1)
-        o32 = dout.reshape(-1)
-        with nogil:
-            _adaptive_avg_backward(&d32[0], &o32[0], &g, nt)
-    else:
-        d64 = dinp.reshape(-1)
-        o64 = dout.reshape(-1)
-        with nogil:
-            _adaptive_avg_backward(&d64[0], &o64[0], &g, nt)
+    _launch_plane_op(ADAPTIVE_BWD, dinp, dout, &g, nt)
     return dinp
