@@ -10,7 +10,6 @@ Cases (float32, dinput, dweight and dbias all computed):
 """
 from __future__ import annotations
 
-import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,20 +18,7 @@ import numpy as np
 from nncore.bench import baseline_conv as bc
 from nncore.bench import harness
 
-__all__ = ["CASES", "make_op", "conv_worker", "lib"]
-
-
-def lib(backend: str) -> Any:
-    """The module of an autograd backend: nncore or torch."""
-    if backend == "nncore":
-        import nncore
-
-        return nncore
-    if backend == "torch":
-        import torch
-
-        return torch
-    raise ValueError(f"unknown backend {backend!r}")
+__all__ = ["CASES", "make_op", "conv_worker"]
 
 
 def _conv(backend: str, n: int, c: int, hw: int, oc: int, k: int,
@@ -46,7 +32,7 @@ def _conv(backend: str, n: int, c: int, hw: int, oc: int, k: int,
     dout = r.standard_normal((n, oc, out_hw, out_hw)).astype(np.float32)
     if backend == "numpy":
         return lambda: bc.conv2d_forward_backward(x, w, b, dout, 1, pad)
-    m = lib(backend)
+    m = harness.autograd_lib(backend)
     layer = m.nn.Conv2d(c, oc, k, padding=pad)
     layer.load_state_dict({"weight": m.from_numpy(w), "bias": m.from_numpy(b)})
     xt = m.from_numpy(x).requires_grad_(True)
@@ -69,40 +55,13 @@ CASES: list[tuple[str, str, Callable[[str], Callable[[], Any]]]] = [
 
 def make_op(case: str, backend: str) -> Callable[[], Any]:
     """The zero-argument callable of `case` (a name in CASES) for `backend`."""
-    for name, _, builder in CASES:
-        if name == case:
-            return builder(backend)
-    raise ValueError(f"make_op: unknown case {case!r}; cases: {[c[0] for c in CASES]}")
-
-
-def run_cases(family: str, cases: Sequence[tuple], backends: Sequence[str], threads: int,
-              repeats: int = 7, min_time: float = 0.2, warmup: int = 3,
-              only: Sequence[str] | None = None) -> list[dict]:
-    """Measure every case for each backend in this process; one record per (case, backend)."""
-    for backend in set(backends) & {"nncore", "torch"}:
-        try:
-            lib(backend).set_num_threads(threads)
-        except Exception:
-            pass  # each case of this backend then reports the import error itself
-    records = []
-    for backend in backends:
-        for name, unit, builder in cases:
-            if only is not None and name not in only:
-                continue
-            try:
-                stats = harness.measure(builder(backend), repeats=repeats, min_time=min_time,
-                                        warmup=warmup)
-                records.append(harness.record(family, name, backend, threads, stats, unit))
-            except Exception:
-                records.append(harness.error_record(family, name, backend, threads,
-                                                    traceback.format_exc()))
-    return records
+    return harness.make_case(CASES, case, backend)
 
 
 def conv_worker(backends: Sequence[str], threads: int, repeats: int = 7, min_time: float = 0.2,
                 warmup: int = 3, cases: Sequence[str] | None = None) -> list[dict]:
     """Records of every conv case for each backend at `threads` threads (run.py protocol)."""
-    return run_cases("conv", CASES, backends, threads, repeats, min_time, warmup, cases)
+    return harness.run_cases("conv", CASES, backends, threads, repeats, min_time, warmup, cases)
 
 
 def main(argv: Sequence[str] | None = None, module: str = "bench_conv",

@@ -9,7 +9,6 @@ running-stat update, dinp/dweight/dbias), and dropout p=0.5 forward+backward on 
 """
 from __future__ import annotations
 
-import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -68,18 +67,6 @@ def _randn(*shape: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
 
 
-def _lib(backend: str) -> Any:
-    if backend == "nncore":
-        import nncore
-
-        return nncore
-    if backend == "torch":
-        import torch
-
-        return torch
-    raise ValueError(f"unknown backend {backend!r}")
-
-
 def _batch_norm(backend: str, shape: tuple = BN_SHAPE) -> Callable[[], Any]:
     C = shape[1]
     x, dout = _randn(*shape, seed=1) * 2 + 0.5, _randn(*shape, seed=2)
@@ -87,7 +74,7 @@ def _batch_norm(backend: str, shape: tuple = BN_SHAPE) -> Callable[[], Any]:
     if backend == "numpy":
         rm, rv = np.zeros(C, np.float32), np.ones(C, np.float32)
         return lambda: numpy_batch_norm_forward_backward(x, w, b, rm, rv, dout)
-    lib = _lib(backend)
+    lib = harness.autograd_lib(backend)
     layer = lib.nn.BatchNorm2d(C)
     layer.load_state_dict({**layer.state_dict(), "weight": lib.from_numpy(w),
                            "bias": lib.from_numpy(b)})
@@ -106,7 +93,7 @@ def _dropout(backend: str, n: int = DROPOUT_N, p: float = 0.5) -> Callable[[], A
     if backend == "numpy":
         rng = np.random.default_rng(0)
         return lambda: numpy_dropout_forward_backward(x, dout, p, rng)
-    lib = _lib(backend)
+    lib = harness.autograd_lib(backend)
     xt = lib.from_numpy(x).requires_grad_(True)
     dt = lib.from_numpy(dout)
     drop = lib.nn.functional.dropout
@@ -127,34 +114,14 @@ CASES: list[tuple[str, str, float | None, Callable[[str], Callable[[], Any]]]] =
 
 def make_op(case: str, backend: str) -> Callable[[], Any]:
     """The zero-argument callable of `case` (a name in CASES) for `backend`."""
-    for name, _, _, builder in CASES:
-        if name == case:
-            return builder(backend)
-    raise ValueError(f"make_op: unknown case {case!r}; cases: {[c[0] for c in CASES]}")
+    return harness.make_case(CASES, case, backend)
 
 
 def norm_worker(backends: Sequence[str], threads: int, repeats: int = 7, min_time: float = 0.2,
                 warmup: int = 3, cases: Sequence[str] | None = None) -> list[dict]:
     """Measure every case for each backend in this process; one record per (case, backend)."""
-    for backend in set(backends) & {"nncore", "torch"}:
-        try:
-            _lib(backend).set_num_threads(threads)
-        except Exception:
-            pass
-    records = []
-    for backend in backends:
-        for name, unit, work, builder in CASES:
-            if cases is not None and name not in cases:
-                continue
-            try:
-                stats = harness.measure(builder(backend), repeats=repeats, min_time=min_time,
-                                        warmup=warmup)
-                records.append(harness.record("norm", name, backend, threads, stats, unit,
-                                              work=work))
-            except Exception:
-                records.append(harness.error_record("norm", name, backend, threads,
-                                                    traceback.format_exc()))
-    return records
+    return harness.run_cases("norm", CASES, backends, threads, repeats, min_time, warmup,
+                             cases)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -9,7 +9,6 @@ input (µs per call).
 """
 from __future__ import annotations
 
-import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -42,7 +41,7 @@ def _linear_relu(backend: str, n: int = 64, d_in: int = 784, d_out: int = 128,
     b = _rng(4).uniform(-bound, bound, d_out).astype(np.float32)
     if backend == "numpy":
         return lambda: nb.linear_relu_forward_backward(x, w, b, dout, relu=relu)
-    lib = _lib(backend)
+    lib = harness.autograd_lib(backend)
     layer = lib.nn.Linear(d_in, d_out)
     layer.load_state_dict({"weight": _wrap(lib, w), "bias": _wrap(lib, b)})
     xt = _wrap(lib, x).requires_grad_(True)
@@ -62,7 +61,7 @@ def _cross_entropy(backend: str, n: int, c: int) -> Callable[[], Any]:
     labels = _rng(6).integers(0, c, n, dtype=np.int64)
     if backend == "numpy":
         return lambda: nb.cross_entropy_forward_backward(logits, labels)
-    lib = _lib(backend)
+    lib = harness.autograd_lib(backend)
     lt = _wrap(lib, logits).requires_grad_(True)
     yt = _wrap(lib, labels) if backend == "torch" else labels
     ce = lib.nn.functional.cross_entropy
@@ -82,7 +81,7 @@ def _adam(backend: str) -> Callable[[], Any]:
         params = [p.copy() for p in params]
         opt = nb.NumpyAdam(params, lr=1e-3)
         return lambda: opt.step(grads)
-    lib = _lib(backend)
+    lib = harness.autograd_lib(backend)
     tparams = [lib.nn.Parameter(_wrap(lib, p.copy())) for p in params]
     for p, g in zip(tparams, grads):
         p.grad = _wrap(lib, g)
@@ -94,7 +93,7 @@ def _relu(backend: str, n: int = 1 << 20) -> Callable[[], Any]:
     x = _randn(n, seed=7)
     if backend == "numpy":
         return lambda: nb.relu_forward(x)
-    lib = _lib(backend)
+    lib = harness.autograd_lib(backend)
     xt = _wrap(lib, x)
     relu = lib.nn.functional.relu
     return lambda: relu(xt)
@@ -104,7 +103,7 @@ def _relu_fb(backend: str, n: int = 1 << 20) -> Callable[[], Any]:
     x, dout = _randn(n, seed=7), _randn(n, seed=17)
     if backend == "numpy":
         return lambda: nb.relu_forward_backward(x, dout)
-    lib = _lib(backend)
+    lib = harness.autograd_lib(backend)
     xt, dt = _wrap(lib, x), _wrap(lib, dout)
     xt.requires_grad_(True)
     relu = lib.nn.functional.relu
@@ -140,7 +139,7 @@ def _tiny_linear_forward(backend: str) -> Callable[[], Any]:
             return y
 
         return forward
-    lib = _lib(backend)
+    lib = harness.autograd_lib(backend)
     layer = lib.nn.Linear(4, 4)
     layer.load_state_dict({"weight": _wrap(lib, w), "bias": _wrap(lib, b)})
     xt = _wrap(lib, x)
@@ -166,7 +165,7 @@ def _embedding(backend: str, vocab: int = 10_000, dim: int = 128,
             return out, dweight
 
         return step
-    lib = _lib(backend)
+    lib = harness.autograd_lib(backend)
     wt = _wrap(lib, weight).requires_grad_(True)
     idt = _wrap(lib, ids)
     dt = _wrap(lib, dout)
@@ -177,18 +176,6 @@ def _embedding(backend: str, vocab: int = 10_000, dim: int = 128,
         emb(idt, wt).backward(dt)
 
     return step
-
-
-def _lib(backend: str) -> Any:
-    if backend == "nncore":
-        import nncore
-
-        return nncore
-    if backend == "torch":
-        import torch
-
-        return torch
-    raise ValueError(f"unknown backend {backend!r}")
 
 
 def _wrap(lib: Any, arr: np.ndarray) -> Any:
@@ -217,34 +204,14 @@ CASES: list[tuple[str, str, float | None, Callable[[str], Callable[[], Any]]]] =
 
 def make_op(case: str, backend: str) -> Callable[[], Any]:
     """The zero-argument callable of `case` (a name in CASES) for `backend`."""
-    for name, _, _, builder in CASES:
-        if name == case:
-            return builder(backend)
-    raise ValueError(f"make_op: unknown case {case!r}; cases: {[c[0] for c in CASES]}")
+    return harness.make_case(CASES, case, backend)
 
 
 def ops_worker(backends: Sequence[str], threads: int, repeats: int = 7, min_time: float = 0.2,
                warmup: int = 3, cases: Sequence[str] | None = None) -> list[dict]:
     """Measure every case for each backend in this process; one record per (case, backend)."""
-    for backend in set(backends) & {"nncore", "torch"}:
-        try:
-            _lib(backend).set_num_threads(threads)
-        except Exception:
-            pass  # each case of this backend then reports the import error itself
-    records = []
-    for backend in backends:
-        for name, unit, work, builder in CASES:
-            if cases is not None and name not in cases:
-                continue
-            try:
-                stats = harness.measure(builder(backend), repeats=repeats, min_time=min_time,
-                                        warmup=warmup)
-                records.append(harness.record("ops", name, backend, threads, stats, unit,
-                                              work=work))
-            except Exception:
-                records.append(harness.error_record("ops", name, backend, threads,
-                                                    traceback.format_exc()))
-    return records
+    return harness.run_cases("ops", CASES, backends, threads, repeats, min_time, warmup,
+                             cases)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from nncore.bench import baseline_conv as bc
-from nncore.bench.bench_conv import lib, main, run_cases
+from nncore.bench import harness
+from nncore.bench.bench_conv import main
 
 __all__ = ["CASES", "make_op", "pool_worker"]
 
@@ -23,7 +24,7 @@ def _maxpool(backend: str, n: int, c: int, hw: int, k: int = 2) -> Callable[[], 
     dout = r.standard_normal((n, c, hw // k, hw // k)).astype(np.float32)
     if backend == "numpy":
         return lambda: bc.maxpool2d_forward_backward(x, dout, k)
-    m = lib(backend)
+    m = harness.autograd_lib(backend)
     xt = m.from_numpy(x).requires_grad_(True)
     dt = m.from_numpy(dout)
     pool = m.nn.functional.max_pool2d
@@ -43,16 +44,13 @@ CASES: list[tuple[str, str, Callable[[str], Callable[[], Any]]]] = [
 
 def make_op(case: str, backend: str) -> Callable[[], Any]:
     """The zero-argument callable of `case` (a name in CASES) for `backend`."""
-    for name, _, builder in CASES:
-        if name == case:
-            return builder(backend)
-    raise ValueError(f"make_op: unknown case {case!r}; cases: {[c[0] for c in CASES]}")
+    return harness.make_case(CASES, case, backend)
 
 
 def pool_worker(backends: Sequence[str], threads: int, repeats: int = 7, min_time: float = 0.2,
                 warmup: int = 3, cases: Sequence[str] | None = None) -> list[dict]:
     """Records of every pooling case for each backend at `threads` threads (run.py protocol)."""
-    return run_cases("pool", CASES, backends, threads, repeats, min_time, warmup, cases)
+    return harness.run_cases("pool", CASES, backends, threads, repeats, min_time, warmup, cases)
 
 
 if __name__ == "__main__":
