@@ -28,8 +28,8 @@ def _rmatmul(a: Tensor, b: Any) -> Tensor:
 
 def _compare(op):
     def method(self: Tensor, other: Any) -> Tensor:
-        other = other.data if isinstance(other, Tensor) else other
-        return Tensor._make(np.asarray(op(self.data, other)), False)
+        other = other._host_data("a comparison") if isinstance(other, Tensor) else other
+        return Tensor._make(np.asarray(op(self._host_data("a comparison"), other)), False)
 
     return method
 
@@ -53,7 +53,8 @@ def _setitem(self: Tensor, index: Any, value: Any) -> None:
         if is_grad_enabled():
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
                                "operation.")
-    self.data[F.shape._unwrap_index(index)] = value.data if isinstance(value, Tensor) else value
+    value = value._host_data("an indexed assignment") if isinstance(value, Tensor) else value
+    self._host_data("an indexed assignment")[F.shape._unwrap_index(index)] = value
 
 
 _METHODS = {

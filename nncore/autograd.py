@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _device
 from ._backward_hooks import LeafHooks, queue_callback, run_with_callbacks
 from .tensor import Tensor, _HookHandle
 
@@ -26,7 +27,36 @@ __all__ = [
     "backward",
     "grad",
     "queue_callback",
+    "register_cuda",
 ]
+
+# CPU Function class -> its CUDA implementation (filled by nncore/cuda/_functions*.py).
+_cuda_functions: dict = {}
+
+
+def register_cuda(cpu_function: type):
+    """Class decorator: the decorated Function runs in place of `cpu_function` whenever an
+    input tensor lives on the GPU (same arguments, DeviceArrays instead of ndarrays)."""
+    def decorate(cuda_function: type) -> type:
+        _cuda_functions[cpu_function] = cuda_function
+        return cuda_function
+
+    return decorate
+
+
+def _cuda_function(cls: type) -> type:
+    """The CUDA implementation of `cls`, loading the registrations on first use."""
+    impl = _cuda_functions.get(cls)
+    if impl is None and not _cuda_functions:
+        _device.ops_for_device()          # a clear error without a CUDA build or GPU
+        import nncore.cuda._functions  # noqa: F401  (registers the CUDA Functions)
+
+        impl = _cuda_functions.get(cls)
+    if impl is None:
+        raise NotImplementedError(
+            f"{cls.__name__} has no CUDA implementation yet; move its inputs to the CPU with "
+            f".cpu() (supported on cuda: see docs/cuda.md)")
+    return impl
 
 
 class _GradMode(threading.local):
@@ -124,8 +154,12 @@ class Function:
 
     Subclasses define `forward(ctx, *args)` on ndarrays (returning an ndarray or a tuple of
     them) and `backward(ctx, *douts)` returning one gradient (ndarray or None) per forward
-    argument. Call them with `MyFunction.apply(*args)`.
+    argument. Call them with `MyFunction.apply(*args)`. When an input tensor is on the GPU,
+    `apply` runs the Function registered for it with `register_cuda` instead (all tensor
+    inputs must then be on the GPU), unless the class sets `device_agnostic`.
     """
+
+    device_agnostic = False
 
     @staticmethod
     def forward(ctx: Context, *args: Any) -> Any:
@@ -141,9 +175,11 @@ class Function:
         raw = []
         parents = []
         any_needs = False
+        devices = 0                    # bit 1: an input on the CPU, bit 2: one on the GPU
         for a in args:
             if isinstance(a, Tensor):
                 raw.append(a.data)
+                devices |= 1 if isinstance(a.data, np.ndarray) else 2
                 if a._requires_grad:
                     parents.append(a)
                     any_needs = True
@@ -151,6 +187,13 @@ class Function:
             else:
                 raw.append(a)
             parents.append(None)
+        if devices & 2 and not cls.device_agnostic:
+            if devices & 1:
+                found = sorted({str(a.device) for a in args if isinstance(a, Tensor)})
+                raise RuntimeError(f"Expected all tensors to be on the same device, but found "
+                                   f"at least two devices, {found[1]} and {found[0]}! "
+                                   f"({cls.__name__})")
+            cls = _cuda_function(cls)
         track = any_needs and _mode.enabled
         ctx.needs_input_grad = (tuple(p is not None for p in parents) if track
                                 else (False,) * len(args))
@@ -205,18 +248,19 @@ def _topological_order(roots: list[Context]) -> list[Context]:
     return order
 
 
-def _accumulate_leaf(leaf: Tensor, g: np.ndarray, owned: set[int]) -> None:
+def _accumulate_leaf(leaf: Tensor, g: Any, owned: set[int]) -> None:
     if leaf.grad is None:
         # Never alias a gradient buffer that another tensor may hold or a view of one:
         # in-place updates of .grad (clipping, zero_) must not leak across tensors.
-        if id(g) in owned or g.base is not None or not g.flags.writeable:
+        if id(g) in owned or g.base is not None or (isinstance(g, np.ndarray)
+                                                     and not g.flags.writeable):
             g = g.copy()
         owned.add(id(g))
         leaf.grad = Tensor(g)
     else:
         # Out of place: during a pass `g` or the old buffer may still be held by a pending
         # node, so summing in place could corrupt a gradient that is not yet consumed.
-        leaf.grad.data = leaf.grad.data + g
+        leaf.grad.data = _device.add(leaf.grad.data, g)
 
 
 def backward(tensors: Any, grad_tensors: Any = None, retain_graph: bool = False,
@@ -257,12 +301,15 @@ def _run_backward(tensors: Any, grad_tensors: Any, retain_graph: bool, inputs: A
                 raise RuntimeError(
                     f"grad can be implicitly created only for scalar outputs; got shape "
                     f"{t.shape}. Pass a gradient to backward().")
-            g = np.ones(t.data.shape, t.data.dtype)
+            g = _device.ones(t.data.shape, t.data.dtype, t.data)
         else:
-            g = np.array(g.data if isinstance(g, Tensor) else g, dtype=t.dtype, copy=True)
-            if g.shape != t.shape:
+            g = g.data if isinstance(g, Tensor) else g
+            g = (np.array(_device.move(g, _device.CPU), dtype=t.dtype, copy=True)
+                 if isinstance(t.data, np.ndarray) or isinstance(g, np.ndarray) else g.copy())
+            if tuple(g.shape) != t.shape:
                 raise RuntimeError(f"backward: gradient has shape {g.shape} but the tensor has "
                                    f"shape {t.shape}")
+            g = _device.astype(_device.move(g, t.device), t.dtype)
         if t._ctx is None:
             if only is None or id(t) in only:
                 _accumulate_leaf(t, g, owned)
@@ -271,7 +318,7 @@ def _run_backward(tensors: Any, grad_tensors: Any, retain_graph: bool, inputs: A
             continue
         slot = pending.setdefault(id(t._ctx), [None] * t._ctx.n_outputs)
         i = t._out_index
-        slot[i] = g if slot[i] is None else slot[i] + g
+        slot[i] = g if slot[i] is None else _device.add(slot[i], g)
 
     for ctx in order:
         douts = pending.pop(id(ctx), None)
@@ -280,7 +327,8 @@ def _run_backward(tensors: Any, grad_tensors: Any, retain_graph: bool, inputs: A
         if ctx._freed:
             raise RuntimeError(_FREED_GRAPH_MESSAGE)
         if ctx.n_outputs > 1:
-            douts = [d if d is not None else np.zeros(s, dt)
+            like = next(d for d in douts if d is not None)
+            douts = [d if d is not None else _device.zeros(s, dt, like)
                      for d, (s, dt) in zip(douts, ctx.output_meta)]
         dins = ctx.fn.backward(ctx, *douts)
         if not isinstance(dins, tuple):
@@ -291,12 +339,12 @@ def _run_backward(tensors: Any, grad_tensors: Any, retain_graph: bool, inputs: A
         for parent, g in zip(ctx.parents, dins):
             if parent is None or g is None:
                 continue
-            if g.shape != parent.shape:
+            if tuple(g.shape) != parent.shape:
                 raise RuntimeError(
                     f"{ctx.fn.__name__}.backward returned a gradient of shape {g.shape} for an "
                     f"input of shape {parent.shape}")
             if g.dtype != parent.dtype:
-                g = g.astype(parent.dtype)
+                g = _device.astype(g, parent.dtype)
             if parent._ctx is None:
                 if only is None or id(parent) in only:
                     _accumulate_leaf(parent, g, owned)
@@ -307,7 +355,7 @@ def _run_backward(tensors: Any, grad_tensors: Any, retain_graph: bool, inputs: A
                     _accumulate_leaf(parent, g, owned)
                 slot = pending.setdefault(id(parent._ctx), [None] * parent._ctx.n_outputs)
                 i = parent._out_index
-                slot[i] = g if slot[i] is None else slot[i] + g
+                slot[i] = g if slot[i] is None else _device.add(slot[i], g)
     if hooks is not None:
         hooks.finish()
 

@@ -31,6 +31,7 @@ from typing import Any, BinaryIO, Callable
 
 import numpy as np
 
+from . import _device
 from .random import get_rng_state, set_rng_state
 from .tensor import Tensor
 
@@ -48,6 +49,8 @@ _CODES = {np.dtype(v).newbyteorder("=") if np.dtype(v).byteorder != "|" else np.
 # ------------------------------------------------------------------------------ writing
 def _as_array(name: str, value: Any) -> np.ndarray:
     arr = value.data if isinstance(value, Tensor) else value
+    if _device.is_device_array(arr):       # GPU tensors are saved from a host copy
+        arr = _device.move(arr, _device.CPU)
     if not isinstance(arr, np.ndarray):
         raise TypeError(f"save: value for {name!r} must be a Tensor or numpy.ndarray, got "
                         f"{type(value).__name__}")

@@ -3,12 +3,19 @@
 The array lives in `.data` and is shared, never copied, in both directions: `Tensor(arr)`,
 `nncore.from_numpy(arr)`, `t.numpy()` and `np.asarray(t)` all alias the same memory.
 Operators and methods dispatch to `nncore.functional`, which records the graph.
+
+On a GPU (CUDA build, ``t.to("cuda")``) `.data` is an ``nncore.cuda.DeviceArray`` instead, and
+reading it from the host needs an explicit ``.cpu()``, as in PyTorch.
 """
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
+
+from . import _device
+from ._device import device as _device_type
+from ._device import is_device_array as _is_device_array
 
 __all__ = ["Tensor"]
 
@@ -19,6 +26,8 @@ def _as_array(data: Any, dtype: Any = None) -> np.ndarray:
     """Convert user data to an ndarray with PyTorch's default dtypes (float32, int64)."""
     if isinstance(data, Tensor):
         data = data.data
+    if _is_device_array(data):
+        return data if dtype is None else _device.astype(data, dtype)
     if isinstance(data, np.ndarray):
         return data if dtype is None else data.astype(dtype, copy=False)
     arr = np.asarray(data)
@@ -29,6 +38,19 @@ def _as_array(data: Any, dtype: Any = None) -> np.ndarray:
     if arr.dtype.kind in "iu":
         return arr.astype(np.int64)
     return arr
+
+
+def _parse_to_args(args: tuple, dtype: Any, device: Any) -> tuple:
+    """(dtype or None, device or None) from Tensor.to's torch-style arguments."""
+    for a in args:
+        if isinstance(a, Tensor):
+            dtype, device = a.dtype, a.device
+        elif isinstance(a, (str, _device_type)) and str(a).split(":")[0] in ("cpu", "cuda"):
+            device = a
+        elif a is not None:
+            dtype = a
+    return (None if dtype is None else np.dtype(dtype),
+            None if device is None else _device.as_device(device))
 
 
 class _HookHandle:
@@ -80,7 +102,8 @@ class Tensor:
     def _make(cls, data: np.ndarray, requires_grad: bool) -> Tensor:
         """Fast constructor for Function outputs (no conversion, no checks)."""
         t = object.__new__(Tensor)
-        t.data = data if isinstance(data, np.ndarray) else np.asarray(data)
+        t.data = data if isinstance(data, np.ndarray) or _is_device_array(data) else \
+            np.asarray(data)
         t.grad = None
         t._ctx = None
         t._out_index = 0
@@ -156,7 +179,10 @@ class Tensor:
         return self
 
     def zero_(self) -> Tensor:
-        self.data[...] = 0
+        if isinstance(self.data, np.ndarray):
+            self.data[...] = 0
+        else:
+            self.data.zero_()
         return self
 
     # ----------------------------------------------------------------- array facts
@@ -182,8 +208,23 @@ class Tensor:
         return self.data.size
 
     @property
-    def device(self) -> str:
-        return "cpu"
+    def device(self) -> _device_type:
+        """Where the data lives: ``device(type='cpu')`` or ``device(type='cuda', index=0)``."""
+        return _device.device_of(self.data)
+
+    @property
+    def is_cuda(self) -> bool:
+        return not isinstance(self.data, np.ndarray)
+
+    def _host_data(self, what: str) -> np.ndarray:
+        """`.data` as an ndarray; a clear TypeError for a cuda tensor (no silent copy)."""
+        if isinstance(self.data, np.ndarray):
+            return self.data
+        if what in ("numpy", "DLPack"):
+            raise TypeError(f"can't convert {self.device} device type tensor to {what}. Use "
+                            f"Tensor.cpu() to copy the tensor to host memory first.")
+        raise NotImplementedError(f"{what} is not supported on {self.device} tensors yet; use "
+                                  f"Tensor.cpu() to copy the tensor to host memory first.")
 
     def __len__(self) -> int:
         if self.data.ndim == 0:
@@ -197,31 +238,33 @@ class Tensor:
             raise RuntimeError(
                 "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
                 "instead.")
-        return self.data
+        return self._host_data("numpy")
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        if dtype is None or np.dtype(dtype) == self.data.dtype:
-            return self.data.copy() if copy else self.data
-        return self.data.astype(dtype)
+        data = self._host_data("numpy")
+        if dtype is None or np.dtype(dtype) == data.dtype:
+            return data.copy() if copy else data
+        return data.astype(dtype)
 
     def __dlpack__(self, **kwargs: Any) -> Any:
         """Export `.data` through DLPack (zero copy), like torch: not while requiring grad."""
         if self._requires_grad:
             raise RuntimeError("Can't export tensors that require gradient, use "
                                "tensor.detach()")
-        return self.data.__dlpack__(**kwargs)
+        return self._host_data("DLPack").__dlpack__(**kwargs)
 
     def __dlpack_device__(self) -> tuple:
-        return self.data.__dlpack_device__()
+        return self._host_data("DLPack").__dlpack_device__()
 
     def item(self) -> Any:
+        """The value of a one-element tensor as a Python number (waits for the GPU)."""
         if self.data.size != 1:
             raise ValueError(
                 f"a Tensor with {self.data.size} elements cannot be converted to Scalar")
-        return self.data.item()
+        return _device.move(self.data, _device.CPU).item()
 
     def tolist(self) -> Any:
-        return self.data.tolist()
+        return _device.move(self.data, _device.CPU).tolist()
 
     def float(self) -> Tensor:
         return self.to(np.float32)
@@ -230,23 +273,42 @@ class Tensor:
         return self.to(np.float64)
 
     def long(self) -> Tensor:
-        return Tensor._make(self.data.astype(np.int64), False)
+        return Tensor._make(_device.astype(self.data, np.int64), False)
 
-    def to(self, dtype_or_device: Any = None, dtype: Any = None) -> Tensor:
-        """Cast to a dtype (differentiable). Devices other than "cpu" need the CUDA build."""
-        target = dtype if dtype is not None else dtype_or_device
-        if target is None or (isinstance(target, str) and target == "cpu"):
-            return self
-        if isinstance(target, str) and target.startswith("cuda"):
-            raise RuntimeError("nncore was built without CUDA support")
-        from .functional.elementwise import cast
+    def to(self, *args: Any, dtype: Any = None, device: Any = None,
+           non_blocking: bool = False, copy: bool = False) -> Tensor:
+        """This tensor on another device and/or dtype, as torch's ``Tensor.to``:
+        ``t.to("cuda")``, ``t.to(nncore.float64)``, ``t.to("cuda", nncore.float64)``,
+        ``t.to(other)``. Differentiable; returns `self` when nothing changes (unless copy).
+        Devices other than "cpu" need the CUDA build (docs/cuda.md)."""
+        dtype, device = _parse_to_args(args, dtype, device)
+        out = self
+        if device is not None and device != out.device and not (
+                device.type == out.device.type and device.index is None):
+            from .functional.device import to_device
 
-        return cast(self, np.dtype(target))
+            out = to_device(out, device)
+        if dtype is not None and dtype != out.dtype:
+            from .functional.elementwise import cast
 
-    type = to
+            out = cast(out, dtype)
+        if copy and out is self:
+            out = self.clone()
+        return out
+
+    def type(self, dtype: Any = None) -> Any:
+        if dtype is None:
+            return f"nncore.{self.dtype}"
+        return self.to(dtype=dtype)
 
     def cpu(self) -> Tensor:
-        return self
+        """This tensor in host memory (itself when it already is there)."""
+        return self.to("cpu")
+
+    def cuda(self, device: Any = None) -> Tensor:
+        """This tensor on the GPU (needs the CUDA build; see docs/cuda.md)."""
+        return self.to("cuda" if device is None else _device.as_device(
+            device if not isinstance(device, int) else f"cuda:{device}"))
 
     def clone(self) -> Tensor:
         from .functional.elementwise import clone
@@ -254,12 +316,24 @@ class Tensor:
         return clone(self)
 
     def copy_(self, src: Any) -> Tensor:
-        np.copyto(self.data, src.data if isinstance(src, Tensor) else src, casting="same_kind")
+        """Copy `src` (any device; broadcast on the host) into this tensor, in place."""
+        src = src.data if isinstance(src, Tensor) else src
+        if isinstance(self.data, np.ndarray):
+            np.copyto(self.data, _device.move(src, _device.CPU) if _is_device_array(src)
+                      else src, casting="same_kind")
+            return self
+        if not _is_device_array(src) or tuple(src.shape) != self.shape:
+            host = np.empty(self.shape, self.dtype)
+            np.copyto(host, _device.move(src, _device.CPU) if _is_device_array(src) else src,
+                      casting="same_kind")
+            src = _device.move(host, self.device)
+        self.data.copy_(_device.astype(src, self.dtype))
         return self
 
     def __repr__(self) -> str:
-        body = np.array2string(self.data, separator=", ", prefix="tensor(")
-        extra = ""
+        host = _device.move(self.data, _device.CPU)
+        body = np.array2string(host, separator=", ", prefix="tensor(")
+        extra = "" if isinstance(self.data, np.ndarray) else f", device='{self.device}'"
         if self.data.dtype != np.float32 and self.data.dtype != np.int64:
             extra += f", dtype={self.data.dtype}"
         if self._ctx is not None:
@@ -271,7 +345,7 @@ class Tensor:
     def __bool__(self) -> bool:
         if self.data.size != 1:
             raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
-        return bool(self.data)
+        return bool(self.item())
 
     def __float__(self) -> float:
         return float(self.item())
@@ -283,7 +357,7 @@ class Tensor:
         if self.data.dtype.kind not in "iu" or self.data.size != 1:
             raise TypeError("only integer tensors of a single element can be converted to an "
                             "index")
-        return int(self.data)
+        return int(self.item())
 
     def __hash__(self) -> int:
         return id(self)
@@ -293,7 +367,14 @@ class Tensor:
             yield self[i]
 
     def __getstate__(self) -> dict:
-        return {"data": self.data, "requires_grad": self._requires_grad}
+        state = {"data": _device.move(self.data, _device.CPU),
+                 "requires_grad": self._requires_grad}
+        if not isinstance(self.data, np.ndarray):
+            state["device"] = str(self.device)
+        return state
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["data"], requires_grad=state["requires_grad"])
+        data = state["data"]
+        if "device" in state:
+            data = _device.move(data, _device.as_device(state["device"]))
+        self.__init__(data, requires_grad=state["requires_grad"])

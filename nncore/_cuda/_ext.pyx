@@ -5,7 +5,7 @@
 # arguments); shape and dtype validation with the CPU wrappers' messages lives in
 # nncore/cuda/ops.py, the public entry point. Arrays are C-contiguous; float32, float64 and
 # int64 (ids, targets, argmax).
-from libc.stdint cimport int64_t, uintptr_t
+from libc.stdint cimport int64_t, uint64_t, uintptr_t
 
 import numpy as np
 
@@ -16,7 +16,7 @@ from .errors import CudaError, OutOfMemoryError
 cnp.import_array()
 
 cdef extern from "nncore_cuda.h" nogil:
-    int NNCORE_CUDA_F32, NNCORE_CUDA_F64
+    int NNCORE_CUDA_F32, NNCORE_CUDA_F64, NNCORE_CUDA_I64
     int NNCORE_CUDA_OK, NNCORE_CUDA_ERR_CUDA, NNCORE_CUDA_ERR_OOM, NNCORE_CUDA_ERR_INDEX
     int NNCORE_CUDA_ERR_VALUE
     ctypedef struct nncore_cuda_conv_geom:
@@ -56,6 +56,14 @@ cdef extern from "nncore_cuda.h" nogil:
                           const void *y, int64_t n)
     int nncore_cuda_fill(int dtype, void *out, double value, int64_t n)
     int nncore_cuda_sum_rows(int dtype, void *out, const void *x, int64_t M, int64_t N)
+    int nncore_cuda_affine(int dtype, void *out, double alpha, const void *x, double beta,
+                           int64_t n)
+    int nncore_cuda_cast(int dtype_out, void *out, int dtype_in, const void *x, int64_t n)
+    int nncore_cuda_sum_all(int dtype, void *out, void *scratch, const void *x, int64_t n,
+                            int square)
+    int nncore_cuda_sum_all_scratch_size()
+    int nncore_cuda_dropout(int dtype, void *out, const void *x, int64_t n, uint64_t seed,
+                            uint64_t thr, double scale, int64_t G)
     int nncore_cuda_cross_entropy_forward(int dtype, void *probs, void *loss,
                                           const void *logits, const int64_t *target,
                                           int64_t N, int64_t C, int64_t ignore_index,
@@ -384,6 +392,31 @@ def fill(out, double value) -> None:
 
 def sum_rows(out, x, int64_t M, int64_t N) -> None:
     _check(nncore_cuda_sum_rows(_code(x), _p(out), _p(x), M, N))
+
+
+def affine(out, double alpha, x, double beta) -> None:
+    _check(nncore_cuda_affine(_code(x), _p(out), alpha, _p(x), beta, x.size))
+
+
+cdef int _any_code(object a) except -1:
+    dt = (<DeviceArray?>a).dtype
+    return NNCORE_CUDA_I64 if dt == np.int64 else _code(a)
+
+
+def cast(out, x) -> None:
+    _check(nncore_cuda_cast(_any_code(out), _p(out), _any_code(x), _p(x), x.size))
+
+
+def sum_all_scratch_size() -> int:
+    return nncore_cuda_sum_all_scratch_size()
+
+
+def sum_all(out, scratch, x, bint square) -> None:
+    _check(nncore_cuda_sum_all(_code(x), _p(out), _p(scratch), _p(x), x.size, square))
+
+
+def dropout(out, x, uint64_t seed, uint64_t thr, double scale, int64_t group) -> None:
+    _check(nncore_cuda_dropout(_code(x), _p(out), _p(x), x.size, seed, thr, scale, group))
 
 
 def cross_entropy_forward(probs, loss, logits, target, int64_t N, int64_t C,

@@ -22,7 +22,7 @@
 extern "C" {
 #endif
 
-enum { NNCORE_CUDA_F32 = 0, NNCORE_CUDA_F64 = 1 };
+enum { NNCORE_CUDA_F32 = 0, NNCORE_CUDA_F64 = 1, NNCORE_CUDA_I64 = 2 };  /* I64: cast only */
 
 enum {
     NNCORE_CUDA_OK = 0,
@@ -89,6 +89,19 @@ int nncore_cuda_axpby(int dtype, void *out, double alpha, const void *x, double 
 int nncore_cuda_fill(int dtype, void *out, double value, int64_t n);
 int nncore_cuda_sum_rows(int dtype, void *out, const void *x, int64_t M, int64_t N);
                                                       /* out (N,) = column sums of x (M, N) */
+int nncore_cuda_affine(int dtype, void *out, double alpha, const void *x, double beta,
+                       int64_t n);                    /* out = alpha x + beta */
+int nncore_cuda_cast(int dtype_out, void *out, int dtype_in, const void *x, int64_t n);
+/* out (0-d) = sum of x (or of x*x when square); scratch holds
+ * nncore_cuda_sum_all_scratch_size() doubles. Deterministic (fixed grid and tree). */
+int nncore_cuda_sum_all(int dtype, void *out, void *scratch, const void *x, int64_t n,
+                        int square);
+int nncore_cuda_sum_all_scratch_size(void);
+
+/* ------------------------------------------------------------------------ dropout.cu */
+/* out = x * scale where splitmix64(seed, i / G) >> 11 >= thr, else 0 (the CPU kernel's mask) */
+int nncore_cuda_dropout(int dtype, void *out, const void *x, int64_t n, uint64_t seed,
+                        uint64_t thr, double scale, int64_t G);
 
 /* ---------------------------------------------------------- cross-entropy (loss.cu) */
 enum { NNCORE_CUDA_RED_NONE = 0, NNCORE_CUDA_RED_MEAN = 1, NNCORE_CUDA_RED_SUM = 2 };

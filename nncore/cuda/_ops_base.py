@@ -161,6 +161,66 @@ def sum_rows(x) -> DeviceArray:
     return out
 
 
+def axpby(alpha: float, x, beta: float = 0.0, y=None, out=None) -> DeviceArray:
+    """alpha * x + beta * y elementwise (alpha * x without y); out may alias x or y."""
+    x = _dev(x, "x")
+    if y is not None:
+        y = _dev(y, "y")
+        check_same_dtype(x=x, y=y)
+        check_shape(y, x.shape, "y")
+    out = _out(out, x.shape, x.dtype, "axpby")
+    _ext.axpby(out, alpha, x, beta if y is not None else 0.0, y)
+    return out
+
+
+def affine(x, alpha: float = 1.0, beta: float = 0.0, out=None) -> DeviceArray:
+    """alpha * x + beta elementwise (scalar alpha and beta); out may alias x."""
+    x = _dev(x, "x")
+    out = _out(out, x.shape, x.dtype, "affine")
+    _ext.affine(out, alpha, x, beta)
+    return out
+
+
+def cast(x, dtype) -> DeviceArray:
+    """x converted to `dtype` (float32, float64 or int64; float -> int truncates)."""
+    dtype = np.dtype(dtype)
+    if not isinstance(x, DeviceArray):
+        raise TypeError(f"x: expected a DeviceArray, got {type(x).__name__}")
+    out = DeviceArray(x.shape, dtype)        # (DeviceArray rejects other dtypes)
+    _ext.cast(out, x)
+    return out
+
+
+def sum_all(x, square: bool = False) -> DeviceArray:
+    """Sum of all elements of x (of x*x with square=True) as a 0-d array, summed in double in
+    a fixed order (the same bits on every run)."""
+    x = _dev(x, "x")
+    scratch = DeviceArray((_ext.sum_all_scratch_size(),), np.float64)
+    out = DeviceArray((), x.dtype)
+    _ext.sum_all(out, scratch, x, bool(square))
+    return out
+
+
+def dropout_forward(inp, p: float, seed: int, group: int = 1) -> DeviceArray:
+    """Inverted dropout with the CPU kernel's mask (nncore._kernels.dropout.dropout_forward):
+    the same (p, seed, group) zeroes the same elements on both devices."""
+    inp = _dev(inp, "input")
+    p = float(p)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if group < 1 or inp.size % group:
+        raise ValueError(f"dropout: group {group} must be >= 1 and divide the input size "
+                         f"{inp.size} (shape {inp.shape})")
+    out = _like(inp)
+    if p == 1.0:
+        return out.zero_()
+    if p == 0.0:
+        return out.copy_(inp)
+    threshold = int(math.ceil(p * 9007199254740992.0))      # ceil(p * 2^53)
+    _ext.dropout(out, inp, int(seed) % 2**64, threshold, 1.0 / (1.0 - p), int(group))
+    return out
+
+
 # ------------------------------------------------------------------------- activations
 
 def _act_fwd(op: int, x, out, fn: str, p: float = 0.0) -> DeviceArray:
@@ -338,3 +398,20 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr: float,
     bc2_sqrt = math.sqrt(1.0 - beta2 ** float(step))
     _ext.adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, beta2, eps,
                    weight_decay, amsgrad, maximize, decoupled, step_size, bc2_sqrt)
+
+
+def sgd_step_multi(params, grads, momentum_bufs, lr: float, momentum: float, dampening: float,
+                   weight_decay: float, nesterov: bool, maximize: bool, first_steps) -> None:
+    """sgd_step over lists of parameters (the CPU kernel's fused-list signature)."""
+    for p, g, buf, first in zip(params, grads, momentum_bufs, first_steps):
+        sgd_step(p, g, buf, lr, momentum, dampening, weight_decay, nesterov, maximize, first)
+
+
+def adam_step_multi(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, lr: float,
+                    beta1: float, beta2: float, eps: float, weight_decay: float, amsgrad: bool,
+                    maximize: bool, decoupled: bool) -> None:
+    """adam_step over lists of parameters (the CPU kernel's fused-list signature)."""
+    maxes = max_exp_avg_sqs if max_exp_avg_sqs is not None else [None] * len(params)
+    for p, g, m, v, vmax, step in zip(params, grads, exp_avgs, exp_avg_sqs, maxes, steps):
+        adam_step(p, g, m, v, vmax, step, lr, beta1, beta2, eps, weight_decay, amsgrad,
+                  maximize, decoupled)

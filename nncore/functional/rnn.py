@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _device
 from .._kernels import gru as _gru
 from .._kernels import lstm as _lstm
 from ..autograd import Context, Function
@@ -188,7 +189,7 @@ def _run(kind: str, input: Tensor, hx: Any, params: Sequence, num_layers: int,
         raise TypeError(f"{name}: input must have dtype {dtype} (the parameters' dtype), got "
                         f"{x.dtype}")
     n_states = 2 if kind == "lstm" else 1
-    states = _initial_states(kind, hx, batched, num_layers, B, hidden_size, dtype)
+    states = _initial_states(kind, hx, batched, num_layers, B, hidden_size, dtype, x.data)
     per_layer = len(params) // num_layers
     finals: list[list] = [[] for _ in range(n_states)]
     for layer in range(num_layers):
@@ -217,13 +218,13 @@ def _run(kind: str, input: Tensor, hx: Any, params: Sequence, num_layers: int,
 
 
 def _initial_states(kind: str, hx: Any, batched: bool, num_layers: int, B: int, H: int,
-                    dtype: Any) -> list:
+                    dtype: Any, like: Any) -> list:
     from .shape import unsqueeze
 
     name = kind.upper()
     expected = (num_layers, B, H)
     if hx is None:
-        zeros = Tensor(np.zeros(expected, dtype))
+        zeros = Tensor(_device.zeros(expected, dtype, like))
         return [zeros, zeros] if kind == "lstm" else [zeros]
     if kind == "lstm":
         if not isinstance(hx, (tuple, list)) or len(hx) != 2:

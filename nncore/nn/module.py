@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from ..tensor import Tensor
+from .. import _device
+from ..tensor import Tensor, _parse_to_args
 from .parameter import Parameter
 
 __all__ = ["Module"]
@@ -174,7 +175,7 @@ class Module:
             if set_to_none:
                 p.grad = None
             else:
-                p.grad.data[...] = 0
+                p.grad.zero_()
 
     def apply(self, fn) -> Module:
         for m in list(self.children()):
@@ -182,20 +183,34 @@ class Module:
         fn(self)
         return self
 
-    def to(self, dtype_or_device: Any = None, dtype: Any = None) -> Module:
-        """Cast floating parameters and buffers to a dtype, in place (like PyTorch)."""
-        target = dtype if dtype is not None else dtype_or_device
-        if target is None or target == "cpu":
-            return self
-        if isinstance(target, str) and target.startswith("cuda"):
-            raise RuntimeError("nncore was built without CUDA support")
-        dt = np.dtype(target)
+    def to(self, *args: Any, dtype: Any = None, device: Any = None,
+           non_blocking: bool = False) -> Module:
+        """Move parameters and buffers to a device and/or cast the floating ones to a dtype,
+        in place, as torch's ``Module.to``: ``model.to("cuda")``, ``model.to(nncore.float64)``.
+        Parameters stay the same objects, so optimizers built before the move keep working,
+        as long as the move happens before their first step (their state is not moved)."""
+        dt, dev = _parse_to_args(args, dtype, device)
+        if dt is not None and dt.kind != "f":
+            raise TypeError(f"nn.Module.to only accepts floating point dtypes, got {dt}")
         for t in list(self.parameters()) + list(self.buffers()):
-            if t.data.dtype.kind == "f":
-                t.data = t.data.astype(dt)
-                if t.grad is not None:
-                    t.grad.data = t.grad.data.astype(dt)
+            for holder in (t, t.grad):
+                if holder is None:
+                    continue
+                data = holder.data
+                if dev is not None:
+                    data = _device.move(data, dev)
+                if dt is not None and data.dtype.kind == "f":
+                    data = _device.astype(data, dt)
+                holder.data = data
         return self
+
+    def cuda(self, device: Any = None) -> Module:
+        """Move every parameter and buffer to the GPU (needs the CUDA build)."""
+        return self.to("cuda" if device is None else f"cuda:{int(device)}")
+
+    def cpu(self) -> Module:
+        """Move every parameter and buffer to host memory."""
+        return self.to("cpu")
 
     def float(self) -> Module:
         return self.to(np.float32)
@@ -223,7 +238,8 @@ class Module:
         """Copy values into this module's parameters and buffers (shapes must match).
 
         With strict=True, missing or unexpected keys raise RuntimeError listing all of them.
-        Values may be nncore Tensors or NumPy arrays (e.g. `torch_tensor.numpy()`).
+        Values may be nncore Tensors (on any device) or NumPy arrays (e.g.
+        `torch_tensor.numpy()`); each is copied onto the device of the target.
         """
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
@@ -239,7 +255,9 @@ class Module:
             if key not in state_dict:
                 continue
             value = state_dict[key]
-            value = value.data if isinstance(value, Tensor) else np.asarray(value)
+            value = value.data if isinstance(value, Tensor) else value
+            if not hasattr(value, "shape"):
+                value = np.asarray(value)
             if tuple(value.shape) != tuple(target.shape):
                 errors.append(f"size mismatch for {key}: copying a param with shape "
                               f"{tuple(value.shape)} from checkpoint, the shape in current "
@@ -250,8 +268,13 @@ class Module:
         for key, target in own.items():
             if key in state_dict:
                 value = state_dict[key]
-                value = value.data if isinstance(value, Tensor) else np.asarray(value)
-                np.copyto(target.data, value, casting="unsafe")
+                if isinstance(target.data, np.ndarray):
+                    value = value.data if isinstance(value, Tensor) else value
+                    value = (_device.move(value, _device.CPU)
+                             if _device.is_device_array(value) else np.asarray(value))
+                    np.copyto(target.data, value, casting="unsafe")
+                else:
+                    target.copy_(value)
         return _IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ call, repr

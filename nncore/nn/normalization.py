@@ -5,6 +5,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _device
 from .. import functional as F
 from ..tensor import Tensor
 from . import init
@@ -74,9 +75,15 @@ class _BatchNorm(Module):
         self._check_input_dim(input)
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
-            self.num_batches_tracked.data += 1
+            count = self.num_batches_tracked
+            if isinstance(count.data, np.ndarray):
+                count.data += 1
+            else:  # an int64 counter on the GPU: count + 1 through float64, no host sync
+                ops = _device.ops_for_device()
+                count.data = ops.cast(ops.affine(ops.cast(count.data, np.float64), 1.0, 1.0),
+                                      np.int64)
             if self.momentum is None:  # cumulative moving average
-                factor = 1.0 / float(self.num_batches_tracked.data)
+                factor = 1.0 / float(count.item())
         use_batch_stats = self.training or (self.running_mean is None
                                             and self.running_var is None)
         track = not self.training or self.track_running_stats

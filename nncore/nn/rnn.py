@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _device
 from ..functional import rnn as F_rnn
 from ..tensor import Tensor
 from . import init
@@ -202,7 +203,7 @@ class _CellBase(Module):
         out = []
         for i, s in enumerate(states):
             if s is None:
-                s = Tensor(np.zeros((B, H), self.weight_ih.dtype))
+                s = Tensor(_device.zeros((B, H), self.weight_ih.dtype, x.data))
             else:
                 if s.ndim != input.ndim:
                     raise ValueError(f"{name}: hidden state {i} must be {input.ndim}-D like "

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from .. import _device
 from ..tensor import Tensor
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]
@@ -28,6 +29,11 @@ def _grads(parameters: Tensor | Iterable[Tensor]) -> list[np.ndarray]:
 
 def _norm(g: np.ndarray, p: float) -> float:
     """The p-norm of one gradient, accumulated in float64 where it matters."""
+    if not isinstance(g, np.ndarray):
+        if p != 2.0:
+            raise NotImplementedError(f"clip_grad_norm_ on cuda: norm_type={p} is not "
+                                      f"supported on the GPU yet (only 2)")
+        return math.sqrt(float(_device.ops_for_device().sum_all(g, square=True).numpy()))
     flat = g.reshape(-1)
     if flat.size == 0:
         return 0.0
@@ -82,11 +88,15 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
             "non-finite, so it cannot be clipped. To disable this error and scale the gradients "
             "by the non-finite norm anyway, set `error_if_nonfinite=False`")
     coef = max_norm / (total + 1e-6)
+    result = Tensor(_device.move(np.array(total, dtype), _device.device_of(grads[0])))
     if not coef < 1.0 and not math.isnan(coef):
-        return Tensor(np.array(total, dtype))
+        return result
     for g in grads:
-        g *= g.dtype.type(coef)
-    return Tensor(np.array(total, dtype))
+        if isinstance(g, np.ndarray):
+            g *= g.dtype.type(coef)
+        else:
+            _device.ops_for_device().affine(g, coef, out=g)
+    return result
 
 
 def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float,
@@ -97,4 +107,6 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float,
     if clip_value < 0:
         raise ValueError(f"clip_grad_value_: clip_value must be >= 0, got {clip_value}")
     for g in _grads(parameters):
+        if not isinstance(g, np.ndarray):
+            raise NotImplementedError("clip_grad_value_ is not supported on the GPU yet")
         np.clip(g, -clip_value, clip_value, out=g)

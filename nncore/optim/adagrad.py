@@ -6,8 +6,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .._kernels import optim as _k
-from .optimizer import Optimizer
+from .optimizer import Optimizer, fused_kernel
 
 __all__ = ["Adagrad"]
 
@@ -75,7 +74,7 @@ class Adagrad(Optimizer):
                     self._init_state(p, group)
                 states = [self.state[p] for p, _ in items]
                 steps = [int(s["step"]) + 1 for s in states]
-                _k.adagrad_step_multi(
+                fused_kernel(items, "adagrad_step_multi")(
                     [p.data for p, _ in items], [g for _, g in items],
                     [s["sum"] for s in states], steps, float(group["lr"]),
                     float(group["lr_decay"]), float(group["weight_decay"]),

@@ -4,10 +4,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Callable
 
-import numpy as np
-
-from .._kernels import optim as _k
-from .optimizer import Optimizer
+from .. import _device
+from .optimizer import Optimizer, fused_kernel
 
 __all__ = ["Adam", "AdamW"]
 
@@ -64,14 +62,15 @@ class Adam(Optimizer):
             for items in self._grads_by_dtype(group, gi).values():
                 states = [self.state[p] for p, _ in items]
                 for (p, _), state in zip(items, states):
+                    zeros = (p.data.shape, p.data.dtype, p.data)
                     if len(state) == 0:  # lazy init, as torch
                         state["step"] = 0
-                        state["exp_avg"] = np.zeros(p.data.shape, p.data.dtype)
-                        state["exp_avg_sq"] = np.zeros(p.data.shape, p.data.dtype)
+                        state["exp_avg"] = _device.zeros(*zeros)
+                        state["exp_avg_sq"] = _device.zeros(*zeros)
                     if amsgrad and "max_exp_avg_sq" not in state:
-                        state["max_exp_avg_sq"] = np.zeros(p.data.shape, p.data.dtype)
+                        state["max_exp_avg_sq"] = _device.zeros(*zeros)
                 steps = [int(s["step"]) + 1 for s in states]
-                _k.adam_step_multi(
+                fused_kernel(items, "adam_step_multi")(
                     [p.data for p, _ in items], [g for _, g in items],
                     [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
                     [s["max_exp_avg_sq"] for s in states] if amsgrad else None, steps,

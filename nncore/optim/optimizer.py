@@ -15,6 +15,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .. import _device
+from .._kernels import optim as _k
 from ..autograd import enable_grad
 from ..tensor import Tensor
 
@@ -39,12 +41,25 @@ def _typename(x: Any) -> str:
     return f"{t.__module__}.{t.__qualname__}" if t.__module__ != "builtins" else t.__qualname__
 
 
-def _grad_array(p: Tensor) -> np.ndarray | None:
-    """The gradient of p as an ndarray (p.grad may be a Tensor or, leniently, an ndarray)."""
+def _grad_array(p: Tensor) -> Any:
+    """The gradient of p as an array (p.grad may be a Tensor or, leniently, an ndarray)."""
     g = p.grad
     if g is None:
         return None
     return g if isinstance(g, np.ndarray) else g.data
+
+
+def fused_kernel(items: list, name: str) -> Any:
+    """The fused multi-parameter kernel `name` (e.g. "adam_step_multi") for the device that
+    `items` [(param, grad)] live on: nncore._kernels.optim or nncore.cuda.ops."""
+    if isinstance(items[0][0].data, np.ndarray):
+        return getattr(_k, name)
+    fn = getattr(_device.ops_for_device(), name, None)
+    if fn is None:
+        raise NotImplementedError(f"{name.removesuffix('_step_multi')}: this optimizer has no "
+                                  f"CUDA kernel yet; SGD, Adam and AdamW run on the GPU "
+                                  f"(docs/cuda.md)")
+    return fn
 
 
 class Optimizer:
@@ -122,8 +137,10 @@ class Optimizer:
                     continue
                 if set_to_none:
                     p.grad = None
+                elif isinstance(p.grad, Tensor):
+                    p.grad.zero_()
                 else:
-                    _grad_array(p)[...] = 0
+                    p.grad[...] = 0
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Perform a single optimization step; returns closure()'s loss if a closure is given."""
@@ -136,18 +153,20 @@ class Optimizer:
         with enable_grad():
             return closure()
 
-    def _grads_by_dtype(self, group: dict[str, Any], gi: int) -> dict[np.dtype, list]:
-        """[(param, grad ndarray)] of a group's params that have a grad, split by dtype."""
-        out: dict[np.dtype, list] = {}
+    def _grads_by_dtype(self, group: dict[str, Any], gi: int) -> dict[tuple, list]:
+        """[(param, grad array)] of a group's params that have a grad, split by device and
+        dtype (one fused kernel call each)."""
+        out: dict[tuple, list] = {}
         for i, p in enumerate(group["params"]):
             g = _grad_array(p)
             if g is None:
                 continue
-            if g.dtype != p.data.dtype or g.shape != p.data.shape:
+            if g.dtype != p.data.dtype or tuple(g.shape) != p.data.shape \
+                    or isinstance(g, np.ndarray) != isinstance(p.data, np.ndarray):
                 raise ValueError(f"param {i} of param group {gi}: grad has shape {g.shape} and "
-                                 f"dtype {g.dtype}, but the param has shape {p.data.shape} and "
-                                 f"dtype {p.data.dtype}")
-            out.setdefault(p.data.dtype, []).append((p, g))
+                                 f"dtype {g.dtype} on {_device.device_of(g)}, but the param has "
+                                 f"shape {p.data.shape} and dtype {p.data.dtype} on {p.device}")
+            out.setdefault((p.device.type, p.data.dtype), []).append((p, g))
         return out
 
     # ------------------------------------------------------------------------ state_dict
@@ -155,7 +174,8 @@ class Optimizer:
         """A snapshot of the optimizer: {"state": {index: {...}}, "param_groups": [...]}.
 
         Parameters are replaced by their integer index in group order, as in PyTorch. State
-        arrays are copies (later steps do not change a state_dict already taken).
+        arrays are host copies (later steps do not change a state_dict already taken);
+        load_state_dict puts them back on each parameter's device.
         """
         index_of: dict[int, int] = {}
         groups = []
@@ -171,7 +191,9 @@ class Optimizer:
         for p, s in self.state.items():
             if id(p) in index_of:
                 state[index_of[id(p)]] = {
-                    k: v.copy() if isinstance(v, np.ndarray) else copy.deepcopy(v)
+                    k: (v.copy() if isinstance(v, np.ndarray) else
+                        _device.move(v, _device.CPU) if _device.is_device_array(v)
+                        else copy.deepcopy(v))
                     for k, v in s.items()}
         return {"state": state, "param_groups": groups}
 
@@ -234,10 +256,11 @@ def _load_value(value: Any, p: Tensor, index: Any, key: str) -> Any:
         return int(step)
     if isinstance(value, (numbers.Number, str, bool)) or value is None:
         return copy.deepcopy(value)
-    arr = np.asarray(value.data if isinstance(value, Tensor) else value)
+    arr = value.data if isinstance(value, Tensor) else value
+    arr = _device.move(arr, _device.CPU) if _device.is_device_array(arr) else np.asarray(arr)
     if arr.shape != p.data.shape:
         raise ValueError(f"state_dict state[{index}][{key!r}] has shape {arr.shape}, but its "
                          f"parameter has shape {p.data.shape}")
     if arr.dtype.kind not in "fiub":
         raise ValueError(f"state_dict state[{index}][{key!r}] has non-numeric dtype {arr.dtype}")
-    return np.array(arr, dtype=p.data.dtype, order="C", copy=True)
+    return _device.move(np.array(arr, dtype=p.data.dtype, order="C", copy=True), p.device)

@@ -6,8 +6,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .._kernels import optim as _k
-from .optimizer import Optimizer
+from .optimizer import Optimizer, fused_kernel
 
 __all__ = ["RMSprop"]
 
@@ -71,7 +70,7 @@ class RMSprop(Optimizer):
                         state["momentum_buffer"] = np.zeros(shape, dtype)
                     if centered and "grad_avg" not in state:
                         state["grad_avg"] = np.zeros(shape, dtype)
-                _k.rmsprop_step_multi(
+                fused_kernel(items, "rmsprop_step_multi")(
                     [p.data for p, _ in items], [g for _, g in items],
                     [s["square_avg"] for s in states],
                     [s["momentum_buffer"] for s in states] if momentum > 0 else None,

@@ -4,10 +4,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Callable
 
-import numpy as np
-
-from .._kernels import optim as _k
-from .optimizer import Optimizer
+from .. import _device
+from .optimizer import Optimizer, fused_kernel
 
 __all__ = ["SGD"]
 
@@ -54,17 +52,18 @@ class SGD(Optimizer):
             for items in self._grads_by_dtype(group, gi).values():
                 params = [p.data for p, _ in items]
                 grads = [g for _, g in items]
-                bufs: list[np.ndarray | None] = []
+                bufs: list = []
                 first: list[bool] = []
                 for p, _ in items:
                     buf = self.state[p].get("momentum_buffer") if momentum != 0 else None
                     first.append(buf is None)
                     if momentum != 0 and buf is None:
-                        buf = np.empty(p.data.shape, p.data.dtype)
+                        buf = _device.empty(p.data.shape, p.data.dtype, p.data)
                     bufs.append(buf)
-                _k.sgd_step_multi(params, grads, bufs, float(group["lr"]), momentum,
-                                  float(group["dampening"]), float(group["weight_decay"]),
-                                  bool(group["nesterov"]), bool(group["maximize"]), first)
+                fused_kernel(items, "sgd_step_multi")(
+                    params, grads, bufs, float(group["lr"]), momentum,
+                    float(group["dampening"]), float(group["weight_decay"]),
+                    bool(group["nesterov"]), bool(group["maximize"]), first)
                 if momentum != 0:
                     for (p, _), buf in zip(items, bufs):
                         self.state[p]["momentum_buffer"] = buf

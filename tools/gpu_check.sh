@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# One-shot GPU verification for the optional CUDA build (run on a machine with a GPU and nvcc):
+# builds nncore with NNCORE_CUDA=1, runs the `cuda` tests, then the GPU benchmarks.
+# Logs go to $OUT (or ./gpu_out). Usage: bash tools/gpu_check.sh [pytest args]
+set -u
+OUT=${OUT:-gpu_out}; mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+PY=${PYTHON:-python3}
+nvidia-smi -L | tee "$OUT/gpu.txt"
+$PY -c "import numpy, Cython, sys; print(sys.version, numpy.__version__, Cython.__version__)"
+t0=$(date +%s)
+NNCORE_CUDA=1 NNCORE_CUDA_ARCH=${NNCORE_CUDA_ARCH:-90} $PY setup.py -q build_ext --inplace \
+    >"$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
+echo "build: $(( $(date +%s) - t0 )) s"
+$PY -c "import nncore.cuda as c; print('cuda available', c.is_available(), c.get_device_name())"
+timeout ${TEST_TIMEOUT:-240} $PY -m pytest -q -p no:cacheprovider -x -m cuda "${@:-tests/cuda}" 2>&1 \
+    | tee "$OUT/cuda_tests.log" | tail -60
+if [ -f benchmarks/bench_cuda.py ]; then
+    timeout ${BENCH_TIMEOUT:-200} $PY benchmarks/bench_cuda.py --json "$OUT/bench_cuda.json" 2>&1 \
+        | tee "$OUT/bench_cuda.log"
+fi
