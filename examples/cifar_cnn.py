@@ -71,13 +71,14 @@ def small_resnet(widths: tuple[int, ...] = (16, 32, 64)) -> nn.Module:
 
 
 @nc.no_grad()
-def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray,
+             device: str = "cpu") -> tuple[float, float]:
     """Accuracy over (x, y) in batches of 500, and images/s of the forward pass."""
     model.eval()
     correct = 0
     start = time.perf_counter()
     for i in range(0, len(x), 500):
-        logits = model(nc.from_numpy(x[i:i + 500]))
+        logits = model(nc.from_numpy(x[i:i + 500]).to(device)).cpu()
         correct += int((logits.argmax(dim=1).numpy() == y[i:i + 500]).sum())
     elapsed = time.perf_counter() - start
     model.train()
@@ -107,7 +108,7 @@ def train(args: argparse.Namespace) -> dict:
     print(f"CIFAR-10 from {args.data or 'the shipped subset'}: {len(y_train)} training images; "
           f"eval on {', '.join(f'{k} ({len(v[1])})' for k, v in evals.items())}; "
           f"threads={nc.get_num_threads()}")
-    model = small_resnet() if args.resnet else lenet5()
+    model = (small_resnet() if args.resnet else lenet5()).to(args.device)
     n_params = sum(p.data.size for p in model.parameters())
     print(f"model: {'small ResNet' if args.resnet else 'LeNet-5'}, {n_params:,} parameters")
     optimizer = nc.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
@@ -124,23 +125,23 @@ def train(args: argparse.Namespace) -> dict:
             yb = y_train[idx]
             for group in optimizer.param_groups:  # cosine decay over the whole run
                 group["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * step / steps_total))
-            logits = model(nc.from_numpy(xb))
+            logits = model(nc.from_numpy(xb).to(args.device))
             loss = nn.functional.cross_entropy(logits, yb)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             running += loss.item() * len(idx)
-            correct += int((logits.data.argmax(axis=1) == yb).sum())
+            correct += int((logits.detach().cpu().numpy().argmax(axis=1) == yb).sum())
             seen += len(idx)
             step += 1
         elapsed = time.perf_counter() - start
-        acc, _ = evaluate(model, *evals[first_eval])
+        acc, _ = evaluate(model, *evals[first_eval], args.device)
         print(f"epoch {epoch:2d}  train loss {running / seen:.4f}  train acc "
               f"{100 * correct / seen:.2f}%  {first_eval} acc {100 * acc:.2f}%  "
               f"({elapsed:.1f} s, {seen / elapsed:,.0f} images/s training)", flush=True)
     results = {}
     for name, (x, y) in evals.items():
-        acc, speed = evaluate(model, x, y)
+        acc, speed = evaluate(model, x, y, args.device)
         results[name] = acc
         print(f"final {name}: accuracy {100 * acc:.2f}% ({speed:,.0f} images/s inference)")
     return results
@@ -153,6 +154,7 @@ def main() -> None:
                         help="directory with data_batch_1.bin, data_batch_2.bin "
                              "(and test_batch_first1000.bin); default: the shipped subset")
     parser.add_argument("--resnet", action="store_true", help="small ResNet instead of LeNet-5")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (needs the CUDA build)")
     parser.add_argument("--augment", action="store_true",
                         help="random crop (pad 4) + horizontal flip of training images")
     parser.add_argument("--epochs", type=int, default=None,

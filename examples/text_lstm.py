@@ -61,7 +61,8 @@ class LanguageModel(nn.Module):
 
     def init_hidden(self, batch: int) -> tuple[nc.Tensor, nc.Tensor]:
         shape = (self.nlayers, batch, self.nhid)
-        return nc.zeros(shape), nc.zeros(shape)
+        device = self.decoder.weight.device
+        return nc.zeros(shape, device=device), nc.zeros(shape, device=device)
 
 
 def detach(hidden: Any) -> Any:
@@ -132,7 +133,7 @@ def sample(model: LanguageModel, corpus: Shakespeare, length: int, temperature: 
     out = []
     for _ in range(length):
         logits, hidden = model(nc.tensor([[token]]), hidden)
-        z = logits.data[0].astype(np.float64) / temperature
+        z = logits.cpu().numpy()[0].astype(np.float64) / temperature
         p = np.exp(z - z.max())
         token = int(rng.choice(len(p), p=p / p.sum()))
         out.append(token)
@@ -165,6 +166,7 @@ def parse_args(argv: Any = None) -> argparse.Namespace:
                    help="stop training after this many seconds (then evaluate and end)")
     p.add_argument("--seed", type=int, default=1111)
     p.add_argument("--threads", type=int, default=None, help="nncore threads (default: all)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (needs the CUDA build)")
     p.add_argument("--log-interval", type=int, default=200)
     p.add_argument("--sample-length", type=int, default=400)
     p.add_argument("--temperature", type=float, default=0.8)
@@ -192,7 +194,7 @@ def main(argv: Any = None) -> dict:
     train = batchify(corpus.train, args.batch_size)
     evals = {k: batchify(v, args.eval_batch_size) for k, v in splits.items()}
     model = LanguageModel(len(corpus.vocab), args.emsize, args.nhid, args.nlayers,
-                          args.dropout, args.tied)
+                          args.dropout, args.tied).to(args.device)
     nparams = sum(p.numel() for p in model.parameters())
     print(f"model: emsize {args.emsize}, nhid {args.nhid}, {args.nlayers} layers, dropout "
           f"{args.dropout}, tied={args.tied}, {nparams:,} parameters; {args.optimizer} lr "

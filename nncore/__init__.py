@@ -13,6 +13,7 @@ from . import (  # noqa: E402,F401
     optim,
     train,
 )
+from ._device import device
 from ._kernels._parallel import get_num_threads, openmp_enabled, set_num_threads
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .build_info import build_info
@@ -77,7 +78,7 @@ memory._configure_from_environment()
 __all__ = [
     "from_dlpack", "io", "load", "memory", "metrics", "save", "train",
     "Tensor", "abs", "arange", "argmax", "argmin", "as_tensor", "bool_", "build_info", "cat",
-    "clamp", "empty", "enable_grad", "exp", "eye", "flatten", "float32", "float64",
+    "clamp", "device", "empty", "enable_grad", "exp", "eye", "flatten", "float32", "float64",
     "from_numpy", "full", "get_num_threads", "get_rng_state", "initial_seed", "int32", "int64",
     "is_grad_enabled", "log", "manual_seed", "matmul", "max", "maximum", "mean", "min",
     "minimum", "no_grad", "ones", "ones_like", "openmp_enabled", "permute", "rand", "randint",

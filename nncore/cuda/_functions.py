@@ -19,12 +19,12 @@ from nncore import random as _random
 from nncore.autograd import Context, Function, register_cuda
 from nncore.cuda import ops as K
 from nncore.functional import activation as FA
-from nncore.functional import dropout as FD
 from nncore.functional import elementwise as FE
 from nncore.functional import gemm as FG
 from nncore.functional import loss as FL
 from nncore.functional import reduction as FR
 from nncore.functional import shape as FS
+from nncore.functional.dropout import Dropout as _CPUDropout
 
 
 def unsupported(op: str, why: str) -> NotImplementedError:
@@ -428,7 +428,7 @@ class CrossEntropy(Function):
 
 # ------------------------------------------------------------------------------- dropout
 
-@register_cuda(FD.Dropout)
+@register_cuda(_CPUDropout)
 class Dropout(Function):
     """The CPU kernel's counter-based mask, drawn from the same seed stream: a fixed seed
     drops the same elements on both devices."""

@@ -10,10 +10,10 @@ import numpy as np
 from nncore.autograd import Context, Function, register_cuda
 from nncore.cuda import ops as K
 from nncore.functional import conv as FC
-from nncore.functional import embedding as FE
 from nncore.functional import normalization as FN
 from nncore.functional import pooling as FP
 from nncore.functional import rnn as FR
+from nncore.functional.embedding import Embedding as _CPUEmbedding
 
 from ._functions import unsupported
 
@@ -167,7 +167,7 @@ class GRULayer(Function):
                 db_hh if need[5] else None)
 
 
-@register_cuda(FE.Embedding)
+@register_cuda(_CPUEmbedding)
 class Embedding(Function):
     @staticmethod
     def forward(ctx: Context, ids: Any, weight: Any, padding_idx: int | None,
