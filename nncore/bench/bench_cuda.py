@@ -71,6 +71,35 @@ def _nncore_step(model_fn: Callable, state: dict, x: np.ndarray, y: np.ndarray,
     return step
 
 
+def _phases(model_fn: Callable, state: dict, x: np.ndarray, y: np.ndarray,
+            repeats: int) -> dict[str, float]:
+    """GPU milliseconds of the step's forward (loss), forward + backward, and the whole step,
+    each timed alone, to show where a step's time goes."""
+    import nncore as nc
+    import nncore.cuda as cuda
+
+    model = model_fn(nc)
+    model.load_state_dict(state)
+    model.to("cuda")
+    opt = nc.optim.Adam(model.parameters(), lr=1e-3)
+    xt = nc.from_numpy(x).to("cuda")
+
+    def forward() -> Any:
+        return nc.nn.functional.cross_entropy(model(xt), y)
+
+    def forward_backward() -> None:
+        opt.zero_grad()
+        forward().backward()
+
+    def step() -> None:
+        forward_backward()
+        opt.step()
+
+    return {name: time_step(fn, cuda.synchronize, repeats) * 1e3
+            for name, fn in (("forward", forward), ("forward+backward", forward_backward),
+                             ("step", step))}
+
+
 def _torch_step(model_fn: Callable, state: dict, x: np.ndarray,
                 y: np.ndarray) -> Callable[[], Any] | None:
     try:
@@ -163,6 +192,7 @@ def run(repeats: int = 7, cpu_threads: int | None = None) -> dict:
         row = {"case": case, "unit": unit, "nncore_cpu_ms": cpu * 1e3,
                "nncore_gpu_ms": gpu * 1e3, "gpu_speedup": cpu / gpu,
                f"gpu_{unit}_per_s": items / gpu}
+        row["gpu_phases_ms"] = _phases(model_fn, state, x, y, repeats)
         torch_step = _torch_step(model_fn, state, x, y)
         if torch_step is not None:
             row["torch_gpu_ms"] = time_step(torch_step, _torch_sync, repeats) * 1e3
@@ -180,6 +210,9 @@ def report(result: dict) -> str:
         torch_ms = f"{r['torch_gpu_ms']:.2f}" if "torch_gpu_ms" in r else "-"
         lines.append(f"| {r['case']} | {r['nncore_cpu_ms']:.2f} | {r['nncore_gpu_ms']:.2f} | "
                      f"{r['gpu_speedup']:.1f}x | {torch_ms} |")
+    lines += ["", "GPU time by phase (ms): " + "; ".join(
+        f"{r['case']}: " + ", ".join(f"{k} {v:.2f}" for k, v in r["gpu_phases_ms"].items())
+        for r in result["steps"])]
     lines += ["", "| GEMM | dtype | nncore GFLOP/s | torch (cuBLAS, no TF32) GFLOP/s |",
               "|---|---|---:|---:|"]
     for r in result["gemm"]:

@@ -200,10 +200,16 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None) -> tuple:
     gemm(x.reshape(T * B, I), w_ih, gates.reshape(T * B, 4 * H), trans_b=True, bias=bias)
     cs, tcs, out = _like(x, (T + 1, B, H)), _like(x, (T, B, H)), _like(x, (T, B, H))
     cs[0].copy_(c0)
+    # The recurrence calls the validated-once kernels directly: per-step Python work is what
+    # limits small-batch LSTMs on a GPU.
+    gates_t, cs_t, tcs_t, out_t = ([a[t] for t in range(n)] for a, n in
+                                   ((gates, T), (cs, T + 1), (tcs, T), (out, T)))
     for t in range(T):
-        h_prev = h0 if t == 0 else out[t - 1]
-        gemm(h_prev, w_hh, gates[t], trans_b=True, beta=1.0)
-        _ext.lstm_pointwise_forward(gates[t], cs[t], cs[t + 1], tcs[t], out[t], B, H)
+        h_prev = h0 if t == 0 else out_t[t - 1]
+        # gates_t += h_prev (B, H) @ w_hh (4H, H)^T
+        _ext.gemm(False, True, B, 4 * H, H, 1.0, h_prev, max(H, 1), w_hh, max(H, 1), 1.0,
+                  gates_t[t], max(4 * H, 1), None, 0)
+        _ext.lstm_pointwise_forward(gates_t[t], cs_t[t], cs_t[t + 1], tcs_t[t], out_t[t], B, H)
     cache = LSTMCache(x, h0, w_ih, w_hh, gates, cs, tcs, out)
     return out, out[T - 1].copy(), cs[T].copy(), cache
 
@@ -222,10 +228,14 @@ def lstm_backward(dout, dh_n, dc_n, cache, need_dx=True, need_dweight=True,
     dh = _state(dh_n, B, H, dt, "dh_n", fn).copy()
     dc = _state(dc_n, B, H, dt, "dc_n", fn).copy()
     dgates = _like(cache.x, (T, B, 4 * H))
+    w_hh = cache.w_hh
     for t in range(T - 1, -1, -1):
-        _ext.lstm_pointwise_backward(dgates[t], dc, dh, dout[t], cache.gates[t], cache.cs[t],
+        dgates_t = dgates[t]
+        _ext.lstm_pointwise_backward(dgates_t, dc, dh, dout[t], cache.gates[t], cache.cs[t],
                                      cache.tcs[t], B, H)
-        gemm(dgates[t], cache.w_hh, dh)                    # dh_{t-1} = dgates_t @ W_hh
+        # dh_{t-1} = dgates_t (B, 4H) @ W_hh (4H, H)
+        _ext.gemm(False, False, B, H, 4 * H, 1.0, dgates_t, max(4 * H, 1), w_hh, max(H, 1),
+                  0.0, dh, max(H, 1), None, 0)
     dg2 = dgates.reshape(T * B, 4 * H)
     dx = gemm(dg2, cache.w_ih).reshape(T, B, I) if need_dx else None
     dw_ih = dw_hh = db = None
