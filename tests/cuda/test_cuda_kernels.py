@@ -95,7 +95,9 @@ def test_bad_arguments_raise():
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("ta,tb", list(itertools.product([False, True], repeat=2)))
 @pytest.mark.parametrize("M,N,K", [(1, 1, 1), (7, 13, 5), (97, 101, 33), (64, 64, 64),
-                                   (130, 67, 200), (5, 3, 0)])
+                                   (130, 67, 200), (5, 3, 0),
+                                   # split-K (few output tiles, long K): an LSTM step's shapes
+                                   (32, 256, 1024), (32, 1024, 256), (3, 5, 4099)])
 def test_gemm(dtype, ta, tb, M, N, K):
     a = rand(*((K, M) if ta else (M, K)), dtype=dtype)
     b = rand(*((N, K) if tb else (K, N)), dtype=dtype)
@@ -108,11 +110,19 @@ def test_gemm(dtype, ta, tb, M, N, K):
     close(plain, KG.gemm(a, b, trans_a=ta, trans_b=tb), dtype)
 
 
+@pytest.mark.parametrize("K", [17, 700])          # 700: the split-K path
 @pytest.mark.parametrize("act", ["relu", "gelu", "gelu_tanh"])
-def test_gemm_activation(act):
-    a, b, bias = rand(33, 17), rand(17, 70), rand(70)
+def test_gemm_activation(act, K):
+    a, b, bias = rand(33, K), rand(K, 70), rand(70)
     close(ops.gemm(D(a), D(b), bias=D(bias), activation=act),
           KG.gemm(a, b, bias=bias, activation=act))
+
+
+def test_gemm_split_k_is_deterministic():
+    a, b = D(rand(16, 3000)), D(rand(3000, 40))
+    first = ops.gemm(a, b).numpy()
+    for _ in range(3):
+        np.testing.assert_array_equal(ops.gemm(a, b).numpy(), first)
 
 
 @pytest.mark.parametrize("ta,tb", [(False, False), (True, True), (False, True)])
