@@ -210,9 +210,11 @@ def report(result: dict) -> str:
         torch_ms = f"{r['torch_gpu_ms']:.2f}" if "torch_gpu_ms" in r else "-"
         lines.append(f"| {r['case']} | {r['nncore_cpu_ms']:.2f} | {r['nncore_gpu_ms']:.2f} | "
                      f"{r['gpu_speedup']:.1f}x | {torch_ms} |")
-    lines += ["", "GPU time by phase (ms): " + "; ".join(
-        f"{r['case']}: " + ", ".join(f"{k} {v:.2f}" for k, v in r["gpu_phases_ms"].items())
-        for r in result["steps"])]
+    phases = [f"{r['case']}: " + ", ".join(f"{k} {v:.2f}" for k, v in
+                                           r["gpu_phases_ms"].items())
+              for r in result["steps"] if "gpu_phases_ms" in r]
+    if phases:
+        lines += ["", "GPU time by phase (ms): " + "; ".join(phases)]
     lines += ["", "| GEMM | dtype | nncore GFLOP/s | torch (cuBLAS, no TF32) GFLOP/s |",
               "|---|---|---:|---:|"]
     for r in result["gemm"]:

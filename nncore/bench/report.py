@@ -19,6 +19,7 @@ METHOD = """\
 python -m nncore.bench --threads 1,2 --json out.json      # full suite, minutes
 python -m nncore.bench --quick                            # smoke run, under a minute
 python -m nncore.bench.bench_gemm                         # GEMM detail (GFLOP/s, % of peak)
+python -m nncore.bench.bench_cuda                         # GPU vs CPU (CUDA build + a GPU)
 python -m nncore.bench.report docs/bench_results/*.json > docs/benchmarks.md
 ```
 
@@ -54,6 +55,13 @@ def render(paths: list[str]) -> str:
              "", METHOD]
     for path in paths:
         data = json.loads(Path(path).read_text())
+        if "gpu" in data and "steps" in data:  # bench_cuda: GPU against the same host's CPU
+            from nncore.bench.bench_cuda import report as cuda_report
+
+            parts += [f"## {Path(path).stem}: GPU vs CPU ({data.get('date', '?')})", "",
+                      f"- {data.get('note', '')}; `python -m nncore.bench.bench_cuda` on a "
+                      f"freshly started machine", "", cuda_report(data), ""]
+            continue
         m = data["machine"]
         nn = m.get("nncore", {})
         settings = m.get("settings", {})
