@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["device", "as_device", "device_of", "is_host", "is_device_array", "move", "empty",
-           "zeros", "ones", "add", "astype", "ops_for_device"]
+           "zeros", "ones", "add", "astype", "kernels", "ops_for_device"]
 
 
 class device:  # noqa: N801  (mirrors torch.device)
@@ -97,6 +97,12 @@ def ops_for_device() -> Any:
     from nncore.cuda import ops
 
     return ops
+
+
+def kernels(array: Any, cpu_module: Any) -> Any:
+    """The kernels for `array`'s device: `cpu_module` (an nncore._kernels module) for an
+    ndarray, nncore.cuda.ops (the same function names and arguments) for a device array."""
+    return cpu_module if isinstance(array, np.ndarray) else ops_for_device()
 
 
 def move(array: Any, target: device) -> Any:

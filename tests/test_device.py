@@ -156,6 +156,10 @@ def test_cross_entropy_and_labels():
         close(gpu[0].grad, cpu[0].grad, 1e-10)
     with pytest.raises(IndexError):
         F.cross_entropy(gpu[0], np.array([0, 5, 0, 0, 0, 0]))
+    close(F.cross_entropy(gpu[0], nc.tensor(target).cuda()), F.cross_entropy(cpu[0], target),
+          1e-10)
+    with pytest.raises(RuntimeError, match="same device"):
+        F.cross_entropy(cpu[0], nc.tensor(target).cuda())
 
 
 def test_embedding_lstm_gru_dropout():
@@ -183,6 +187,8 @@ def test_embedding_lstm_gru_dropout():
         close(a, b, 1e-4)
     with pytest.raises(IndexError):
         emb.to("cuda")(nc.tensor([[11]], device="cuda"))
+    with pytest.raises(RuntimeError, match="same device"):
+        emb.cpu()(nc.tensor([[1]], device="cuda"))
 
 
 # ------------------------------------------------------------------- training parity

@@ -1,9 +1,13 @@
-"""CUDA implementations of nncore.functional's autograd Functions: dense ops (elementwise,
-shape, reductions, activations, matmul/linear, losses, dropout, casts).
+"""CUDA implementations of nncore.functional's autograd Functions.
 
 `Function.apply` runs the class registered here for a CPU Function (`register_cuda`) when its
-tensor inputs live on the GPU. Each takes the CPU Function's arguments with DeviceArrays in
-place of ndarrays and calls the same-named kernels in nncore.cuda.ops. What the GPU does not
+tensor inputs live on the GPU. Where the CPU Function's code is device-neutral (it picks its
+kernels with nncore._device.kernels: activations, conv2d, batch norm, embedding, dropout,
+cross-entropy, the LSTM layer, reshape, clone), the CPU class is registered as its own CUDA
+implementation. The classes defined here are for ops whose CPU code is NumPy-specific
+(elementwise with scalars, indexing, stacking, reductions, matmul/linear, casts; pooling and
+the GRU layer in _functions_layers.py): each takes the CPU Function's arguments with
+DeviceArrays in place of ndarrays and calls the kernels in nncore.cuda.ops. What the GPU does not
 support raises NotImplementedError naming the op (see docs/cuda.md): nothing falls back to a
 silent host copy. Imported on first use of a GPU tensor; the layer Functions are in
 _functions_layers.py.
@@ -15,16 +19,19 @@ from typing import Any
 
 import numpy as np
 
-from nncore import random as _random
 from nncore.autograd import Context, Function, register_cuda
 from nncore.cuda import ops as K
 from nncore.functional import activation as FA
 from nncore.functional import elementwise as FE
 from nncore.functional import gemm as FG
-from nncore.functional import loss as FL
 from nncore.functional import reduction as FR
 from nncore.functional import shape as FS
-from nncore.functional.dropout import Dropout as _CPUDropout
+from nncore.functional.conv import Conv2d
+from nncore.functional.dropout import Dropout
+from nncore.functional.embedding import Embedding
+from nncore.functional.loss import CrossEntropy
+from nncore.functional.normalization import BatchNorm
+from nncore.functional.rnn import LSTMLayer
 
 
 def unsupported(op: str, why: str) -> NotImplementedError:
@@ -144,30 +151,7 @@ class Cast(Function):
         return K.cast(dout, ctx.src_dtype) if dout.dtype != ctx.src_dtype else dout, None
 
 
-@register_cuda(FE.Clone)
-class Clone(Function):
-    @staticmethod
-    def forward(ctx: Context, a: Any) -> Any:
-        return a.copy()
-
-    @staticmethod
-    def backward(ctx: Context, dout: Any) -> Any:
-        return dout
-
-
 # -------------------------------------------------------------------------------- shape
-
-@register_cuda(FS.Reshape)
-class Reshape(Function):
-    @staticmethod
-    def forward(ctx: Context, a: Any, shape: tuple) -> Any:
-        ctx.in_shape = a.shape
-        return a.reshape(shape)
-
-    @staticmethod
-    def backward(ctx: Context, dout: Any) -> tuple:
-        return dout.reshape(ctx.in_shape), None
-
 
 def _first_axis_range(index: Any, length: int) -> tuple | None:
     """(start, stop, drop_axis) for an int or step-1 slice on the first axis, else None."""
@@ -315,49 +299,6 @@ class Mean(Function):
         return _reduce_backward(ctx, dout, 1.0 / ctx.count), None, None
 
 
-# --------------------------------------------------------------------------- activations
-
-def _saves_output(cpu: type, forward: Any, backward: Any) -> None:
-    @register_cuda(cpu)
-    class SavesOutput(Function):
-        @staticmethod
-        def forward(ctx: Context, x: Any) -> Any:
-            y = forward(x)
-            ctx.save_for_backward(y)
-            return y
-
-        @staticmethod
-        def backward(ctx: Context, dout: Any) -> Any:
-            (y,) = ctx.saved_tensors
-            return backward(dout, y)
-
-    SavesOutput.__name__ = SavesOutput.__qualname__ = cpu.__name__
-
-
-def _saves_input(cpu: type, forward: Any, backward: Any) -> None:
-    @register_cuda(cpu)
-    class SavesInput(Function):
-        @staticmethod
-        def forward(ctx: Context, x: Any, option: Any) -> Any:
-            ctx.save_for_backward(x)
-            ctx.option = option
-            return forward(x, option)
-
-        @staticmethod
-        def backward(ctx: Context, dout: Any) -> tuple:
-            (x,) = ctx.saved_tensors
-            return backward(dout, x, ctx.option), None
-
-    SavesInput.__name__ = SavesInput.__qualname__ = cpu.__name__
-
-
-_saves_output(FA.ReLU, K.relu_forward, K.relu_backward)
-_saves_output(FA.Sigmoid, K.sigmoid_forward, K.sigmoid_backward)
-_saves_output(FA.Tanh, K.tanh_forward, K.tanh_backward)
-_saves_input(FA.LeakyReLU, K.leaky_relu_forward, K.leaky_relu_backward)
-_saves_input(FA.GELU, K.gelu_forward, K.gelu_backward)
-
-
 # ------------------------------------------------------------------------ matmul, linear
 
 @register_cuda(FG.MatMul)
@@ -404,44 +345,12 @@ class Linear(Function):
         return dx, dweight, dbias
 
 
-# -------------------------------------------------------------------------------- losses
-
-@register_cuda(FL.CrossEntropy)
-class CrossEntropy(Function):
-    @staticmethod
-    def forward(ctx: Context, logits: Any, target: Any, reduction: str, ignore_index: int,
-                label_smoothing: float) -> Any:
-        target = K.DeviceArray.from_numpy(np.ascontiguousarray(target, np.int64)) if \
-            isinstance(target, np.ndarray) else target
-        loss, probs = K.cross_entropy_forward(logits, target, reduction, ignore_index,
-                                              label_smoothing)
-        ctx.save_for_backward(probs, target)
-        ctx.opts = (reduction, ignore_index, label_smoothing)
-        return loss
-
-    @staticmethod
-    def backward(ctx: Context, dloss: Any) -> tuple:
-        probs, target = ctx.saved_tensors
-        dlogits = K.cross_entropy_backward(dloss, probs, target, *ctx.opts)
-        return dlogits, None, None, None, None
+# ------------------------------------------------- Functions shared with the CPU as they are
+# Their code is device-neutral and picks its kernels per array (nncore._device.kernels), so
+# each is its own CUDA implementation.
+for _shared in (FA.ReLU, FA.Sigmoid, FA.Tanh, FA.LeakyReLU, FA.GELU, FS.Reshape, FE.Clone,
+                CrossEntropy, Dropout, Conv2d, Embedding, BatchNorm, LSTMLayer):
+    register_cuda(_shared)(_shared)
 
 
-# ------------------------------------------------------------------------------- dropout
-
-@register_cuda(_CPUDropout)
-class Dropout(Function):
-    """The CPU kernel's counter-based mask, drawn from the same seed stream: a fixed seed
-    drops the same elements on both devices."""
-
-    @staticmethod
-    def forward(ctx: Context, x: Any, p: float, group: int) -> Any:
-        seed = int(_random.default_generator().integers(0, 2**63, dtype=np.int64))
-        ctx.p, ctx.seed, ctx.group = p, seed, group
-        return K.dropout_forward(x, p, seed, group)
-
-    @staticmethod
-    def backward(ctx: Context, dout: Any) -> tuple:
-        return K.dropout_forward(dout, ctx.p, ctx.seed, ctx.group), None, None
-
-
-from . import _functions_layers  # noqa: E402, F401  (registers conv, pool, rnn, ...)
+from . import _functions_layers  # noqa: E402, F401  (registers pooling and the GRU layer)

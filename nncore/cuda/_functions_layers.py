@@ -1,5 +1,6 @@
-"""CUDA implementations of the layer Functions: conv2d, pooling, LSTM/GRU layers, embedding
-and batch norm (see _functions.py for the mechanism). Each mirrors its CPU Function's
+"""CUDA implementations of the layer Functions whose CPU code is NumPy-specific: pooling and
+the GRU layer (see _functions.py for the mechanism; conv2d, batch norm, embedding and the LSTM
+layer run their CPU Function with the CUDA kernels). Each mirrors its CPU Function's
 arguments and saved state, with the kernels of nncore.cuda.ops."""
 from __future__ import annotations
 
@@ -9,11 +10,8 @@ import numpy as np
 
 from nncore.autograd import Context, Function, register_cuda
 from nncore.cuda import ops as K
-from nncore.functional import conv as FC
-from nncore.functional import normalization as FN
 from nncore.functional import pooling as FP
 from nncore.functional import rnn as FR
-from nncore.functional.embedding import Embedding as _CPUEmbedding
 
 from ._functions import unsupported
 
@@ -30,29 +28,6 @@ def _batched(x: Any, fn: str) -> tuple:
 
 def _unbatch(a: Any, unbatched: bool) -> Any:
     return a.reshape(tuple(a.shape[1:])) if unbatched and a is not None else a
-
-
-@register_cuda(FC.Conv2d)
-class Conv2d(Function):
-    @staticmethod
-    def forward(ctx: Context, x: Any, weight: Any, bias: Any, stride: tuple, padding: tuple,
-                dilation: tuple, groups: int) -> Any:
-        x, unbatched = _batched(x, "conv2d")
-        out = K.conv2d_forward(x, weight, bias, stride, padding, dilation, groups)
-        ctx.save_for_backward(x, weight)
-        ctx.options = (stride, padding, dilation, groups)
-        ctx.unbatched = unbatched
-        return _unbatch(out, unbatched)
-
-    @staticmethod
-    def backward(ctx: Context, dout: Any) -> tuple:
-        x, weight = ctx.saved_tensors
-        nx, nw, nb = ctx.needs_input_grad[:3]
-        if ctx.unbatched:
-            dout = dout.reshape((1,) + tuple(dout.shape))
-        dx, dw, db = K.conv2d_backward(dout, x, weight, *ctx.options, need_dinp=nx,
-                                       need_dweight=nw, need_dbias=nb)
-        return _unbatch(dx, ctx.unbatched), dw, db, None, None, None, None
 
 
 @register_cuda(FP.MaxPool2d)
@@ -125,26 +100,6 @@ class AdaptiveAvgPool2d(Function):
         return _avg_backward(ctx, dout), None
 
 
-@register_cuda(FR.LSTMLayer)
-class LSTMLayer(Function):
-    @staticmethod
-    def forward(ctx: Context, x, h0, c0, w_ih, w_hh, b_ih, b_hh) -> tuple:
-        out, h_n, c_n, cache = K.lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh)
-        ctx.save_for_backward(cache)
-        return out, h_n, c_n
-
-    @staticmethod
-    def backward(ctx: Context, dout, dh_n, dc_n) -> tuple:
-        (cache,) = ctx.saved_tensors
-        need = ctx.needs_input_grad
-        dx, dh0, dc0, dw_ih, dw_hh, db = K.lstm_backward(
-            dout, dh_n, dc_n, cache, need_dx=need[0], need_dweight=need[3] or need[4],
-            need_dbias=need[5] or need[6])
-        return (dx, dh0 if need[1] else None, dc0 if need[2] else None,
-                dw_ih if need[3] else None, dw_hh if need[4] else None,
-                db if need[5] else None, db if need[6] else None)
-
-
 @register_cuda(FR.GRULayer)
 class GRULayer(Function):
     @staticmethod
@@ -165,48 +120,3 @@ class GRULayer(Function):
         return (dx, dh0 if need[1] else None, dw_ih if need[2] else None,
                 dw_hh if need[3] else None, db_ih if need[4] else None,
                 db_hh if need[5] else None)
-
-
-@register_cuda(_CPUEmbedding)
-class Embedding(Function):
-    @staticmethod
-    def forward(ctx: Context, ids: Any, weight: Any, padding_idx: int | None,
-                scale_grad_by_freq: bool) -> Any:
-        if isinstance(ids, np.ndarray):
-            ids = K.DeviceArray.from_numpy(np.ascontiguousarray(ids, np.int64))
-        flat = ids.reshape(-1)
-        out = K.embedding_forward(flat, weight)
-        ctx.save_for_backward(flat)
-        ctx.meta = (weight.shape[0], padding_idx, scale_grad_by_freq)
-        return out.reshape(*ids.shape, weight.shape[1])
-
-    @staticmethod
-    def backward(ctx: Context, dout: Any) -> tuple:
-        (flat,) = ctx.saved_tensors
-        if not ctx.needs_input_grad[1]:
-            return None, None, None, None
-        V, padding_idx, by_freq = ctx.meta
-        dweight = K.embedding_backward(dout.reshape(flat.shape[0], dout.shape[-1]), flat, V,
-                                       padding_idx, by_freq)
-        return None, dweight, None, None
-
-
-@register_cuda(FN.BatchNorm)
-class BatchNorm(Function):
-    @staticmethod
-    def forward(ctx: Context, x: Any, weight: Any, bias: Any, running_mean: Any,
-                running_var: Any, training: bool, momentum: float, eps: float) -> Any:
-        out, save_mean, save_invstd = K.batch_norm_forward(
-            x, weight, bias, running_mean, running_var, training, momentum, eps)
-        ctx.save_for_backward(x, weight, save_mean, save_invstd)
-        ctx.training = training
-        return out
-
-    @staticmethod
-    def backward(ctx: Context, dout: Any) -> tuple:
-        x, weight, save_mean, save_invstd = ctx.saved_tensors
-        need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        dinp, dweight, dbias = K.batch_norm_backward(
-            dout, x, save_mean, save_invstd, weight, ctx.training, need_dinp=need_x)
-        return (dinp, dweight if need_w else None, dbias if need_b else None,
-                None, None, None, None, None)

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _device
 from .._kernels import activation as _k
 from .._kernels import softmax as _ks
 from ..autograd import Context, Function
@@ -17,22 +18,30 @@ from ..tensor import Tensor
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax"]
 
 
-class _SavesOutput(Function):
-    """y = f(x) whose derivative is a function of y: saves only the output for backward."""
+class _Elementwise(Function):
+    """An activation whose kernels are `kernel_name`_forward / _backward: nncore._kernels'
+    activation module on the CPU, nncore.cuda.ops (same names) on the GPU."""
 
-    kernel_forward: Callable
-    kernel_backward: Callable
+    kernel_name: str
+
+    @classmethod
+    def kernel(cls, x: Any, direction: str) -> Callable:
+        return getattr(_device.kernels(x, _k), f"{cls.kernel_name}_{direction}")
+
+
+class _SavesOutput(_Elementwise):
+    """y = f(x) whose derivative is a function of y: saves only the output for backward."""
 
     @classmethod
     def forward(cls, ctx: Context, x: np.ndarray) -> np.ndarray:
-        y = cls.kernel_forward(x)
+        y = cls.kernel(x, "forward")(x)
         ctx.save_for_backward(y)
         return y
 
     @classmethod
     def backward(cls, ctx: Context, dout: np.ndarray) -> np.ndarray:
         (y,) = ctx.saved_tensors
-        return cls.kernel_backward(dout, y)
+        return cls.kernel(dout, "backward")(dout, y)
 
 
 class _SavesOutputAlongDim(Function):
@@ -54,47 +63,39 @@ class _SavesOutputAlongDim(Function):
         return cls.kernel_backward(dout, y, ctx.dim), None
 
 
-class _SavesInputWithOption(Function):
+class _SavesInputWithOption(_Elementwise):
     """y = f(x; option) whose derivative needs x: saves the input and the option."""
-
-    kernel_forward: Callable
-    kernel_backward: Callable
 
     @classmethod
     def forward(cls, ctx: Context, x: np.ndarray, option: Any) -> np.ndarray:
         ctx.save_for_backward(x)
         ctx.option = option
-        return cls.kernel_forward(x, option)
+        return cls.kernel(x, "forward")(x, option)
 
     @classmethod
     def backward(cls, ctx: Context, dout: np.ndarray) -> tuple:
         (x,) = ctx.saved_tensors
-        return cls.kernel_backward(dout, x, ctx.option), None
+        return cls.kernel(dout, "backward")(dout, x, ctx.option), None
 
 
 class ReLU(_SavesOutput):
-    kernel_forward = staticmethod(_k.relu_forward)
-    kernel_backward = staticmethod(_k.relu_backward)
+    kernel_name = "relu"
 
 
 class Sigmoid(_SavesOutput):
-    kernel_forward = staticmethod(_k.sigmoid_forward)
-    kernel_backward = staticmethod(_k.sigmoid_backward)
+    kernel_name = "sigmoid"
 
 
 class Tanh(_SavesOutput):
-    kernel_forward = staticmethod(_k.tanh_forward)
-    kernel_backward = staticmethod(_k.tanh_backward)
+    kernel_name = "tanh"
 
 
 class LeakyReLU(_SavesInputWithOption):
-    kernel_forward = staticmethod(_k.leaky_relu_forward)
-    kernel_backward = staticmethod(_k.leaky_relu_backward)
+    kernel_name = "leaky_relu"
 
 
 class GELU(_SavesInputWithOption):
-    kernel_forward = staticmethod(_k.gelu_forward)
-    kernel_backward = staticmethod(_k.gelu_backward)
+    kernel_name = "gelu"
 
 
 class Softmax(_SavesOutputAlongDim):

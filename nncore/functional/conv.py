@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _device
 from .._kernels import conv as _k
 from ..autograd import Context, Function
 from ..tensor import Tensor
@@ -57,23 +58,24 @@ class Conv2d(Function):
                 stride: tuple, padding: tuple, dilation: tuple, groups: int) -> np.ndarray:
         unbatched = x.ndim == 3
         if unbatched:
-            x = x[None]
-        out = _k.conv2d_forward(x, weight, bias, stride, padding, dilation, groups)
+            x = x.reshape((1,) + tuple(x.shape))
+        out = _device.kernels(x, _k).conv2d_forward(x, weight, bias, stride, padding, dilation,
+                                                    groups)
         ctx.save_for_backward(x, weight)
         ctx.options = (stride, padding, dilation, groups)
         ctx.unbatched = unbatched
-        return out[0] if unbatched else out
+        return out.reshape(tuple(out.shape[1:])) if unbatched else out
 
     @staticmethod
     def backward(ctx: Context, dout: np.ndarray) -> tuple:
         x, weight = ctx.saved_tensors
         nx, nw, nb = ctx.needs_input_grad[:3]
         if ctx.unbatched:
-            dout = dout[None]
-        dx, dw, db = _k.conv2d_backward(dout, x, weight, *ctx.options, need_dinp=nx,
-                                        need_dweight=nw, need_dbias=nb)
+            dout = dout.reshape((1,) + tuple(dout.shape))
+        dx, dw, db = _device.kernels(dout, _k).conv2d_backward(
+            dout, x, weight, *ctx.options, need_dinp=nx, need_dweight=nw, need_dbias=nb)
         if dx is not None and ctx.unbatched:
-            dx = dx[0]
+            dx = dx.reshape(tuple(dx.shape[1:]))
         return dx, dw, db, None, None, None, None
 
 

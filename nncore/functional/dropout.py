@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _device
 from .. import random as _random
 from .._kernels import dropout as _k
 from ..autograd import Context, Function
@@ -23,11 +24,12 @@ class Dropout(Function):
     def forward(ctx: Context, x: np.ndarray, p: float, group: int) -> np.ndarray:
         seed = int(_random.default_generator().integers(0, 2**63, dtype=np.int64))
         ctx.p, ctx.seed, ctx.group = p, seed, group
-        return _k.dropout_forward(x, p, seed, group)
+        return _device.kernels(x, _k).dropout_forward(x, p, seed, group)
 
     @staticmethod
     def backward(ctx: Context, dout: np.ndarray) -> tuple:
-        return _k.dropout_forward(dout, ctx.p, ctx.seed, ctx.group), None, None
+        return _device.kernels(dout, _k).dropout_forward(dout, ctx.p, ctx.seed,
+                                                         ctx.group), None, None
 
 
 def _check_p(p: float) -> float:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _device
 from .._kernels import embedding as _k
 from ..autograd import Context, Function
 from ..tensor import Tensor
@@ -17,7 +18,7 @@ class Embedding(Function):
     def forward(ctx: Context, ids: np.ndarray, weight: np.ndarray, padding_idx: int | None,
                 scale_grad_by_freq: bool) -> np.ndarray:
         flat = ids.reshape(-1)
-        out = _k.embedding_forward(flat, weight)
+        out = _device.kernels(weight, _k).embedding_forward(flat, weight)
         ctx.save_for_backward(flat)
         ctx.meta = (ids.shape, weight.shape[0], padding_idx, scale_grad_by_freq)
         return out.reshape(*ids.shape, weight.shape[1])
@@ -28,8 +29,8 @@ class Embedding(Function):
         _, V, padding_idx, by_freq = ctx.meta
         if not ctx.needs_input_grad[1]:
             return None, None, None, None
-        dweight = _k.embedding_backward(dout.reshape(len(flat), dout.shape[-1]), flat, V,
-                                        padding_idx, by_freq)
+        dweight = _device.kernels(dout, _k).embedding_backward(
+            dout.reshape(len(flat), dout.shape[-1]), flat, V, padding_idx, by_freq)
         return None, dweight, None, None
 
 
@@ -70,5 +71,8 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,  # 
     if w.ndim != 2:
         raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got "
                          f"shape {w.shape}")
+    if _device.is_device_array(ids) and isinstance(w, np.ndarray):
+        raise RuntimeError("embedding: Expected all tensors to be on the same device, but "
+                           "the ids are on cuda:0 and the weight on cpu")
     pad = _normalize_padding_idx(padding_idx, w.shape[0])
     return Embedding.apply(ids, weight, pad, bool(scale_grad_by_freq))

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _device
 from .._kernels import loss as _k
 from ..autograd import Context, Function
 from ..tensor import Tensor
@@ -32,8 +33,8 @@ class CrossEntropy(Function):
     @staticmethod
     def forward(ctx: Context, logits: np.ndarray, target: np.ndarray, reduction: str,
                 ignore_index: int, label_smoothing: float) -> np.ndarray:
-        loss, probs = _k.cross_entropy_forward(logits, target, reduction, ignore_index,
-                                               label_smoothing)
+        loss, probs = _device.kernels(logits, _k).cross_entropy_forward(
+            logits, target, reduction, ignore_index, label_smoothing)
         ctx.save_for_backward(probs, target)
         ctx.opts = (reduction, ignore_index, label_smoothing)
         return loss
@@ -42,8 +43,8 @@ class CrossEntropy(Function):
     def backward(ctx: Context, dloss: np.ndarray) -> tuple:
         probs, target = ctx.saved_tensors
         reduction, ignore_index, label_smoothing = ctx.opts
-        dlogits = _k.cross_entropy_backward(dloss, probs, target, reduction, ignore_index,
-                                            label_smoothing)
+        dlogits = _device.kernels(probs, _k).cross_entropy_backward(
+            dloss, probs, target, reduction, ignore_index, label_smoothing)
         return dlogits, None, None, None, None
 
 
@@ -66,7 +67,12 @@ class NLLLoss(Function):
 def _prepare_targets(input: Tensor, target: Any, name: str):  # noqa: A002
     """Validate (N, C, ...) input and (N, ...) integer targets; flatten spatial dims."""
     x = input
-    t = target.data if isinstance(target, Tensor) else np.asarray(target)
+    t = target.data if isinstance(target, Tensor) else target
+    if not hasattr(t, "dtype"):
+        t = np.asarray(t)
+    if _device.is_device_array(t) and not x.is_cuda:
+        raise RuntimeError(f"{name}: Expected all tensors to be on the same device, but the "
+                           f"target is on cuda:0 and the input on cpu")
     if x.ndim == 0:
         raise ValueError(f"{name}: input must have at least 1 dimension, got a 0-d tensor")
     if t.dtype.kind == "f":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _device
 from .._kernels import norm as _k
 from ..autograd import Context, Function
 from ..tensor import Tensor
@@ -22,7 +23,7 @@ class BatchNorm(Function):
     def forward(ctx: Context, x: np.ndarray, weight: np.ndarray | None, bias: np.ndarray | None,
                 running_mean: np.ndarray | None, running_var: np.ndarray | None,
                 training: bool, momentum: float, eps: float) -> np.ndarray:
-        out, save_mean, save_invstd = _k.batch_norm_forward(
+        out, save_mean, save_invstd = _device.kernels(x, _k).batch_norm_forward(
             x, weight, bias, running_mean, running_var, training, momentum, eps)
         ctx.save_for_backward(x, weight, save_mean, save_invstd)
         ctx.training = training
@@ -32,7 +33,7 @@ class BatchNorm(Function):
     def backward(ctx: Context, dout: np.ndarray) -> tuple:
         x, weight, save_mean, save_invstd = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        dinp, dweight, dbias = _k.batch_norm_backward(
+        dinp, dweight, dbias = _device.kernels(dout, _k).batch_norm_backward(
             dout, x, save_mean, save_invstd, weight, ctx.training, need_dinp=need_x)
         return (dinp, dweight if need_w else None, dbias if need_b else None,
                 None, None, None, None, None)

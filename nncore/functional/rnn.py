@@ -26,7 +26,8 @@ class LSTMLayer(Function):
 
     @staticmethod
     def forward(ctx: Context, x, h0, c0, w_ih, w_hh, b_ih, b_hh) -> tuple:
-        out, h_n, c_n, cache = _lstm.lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh)
+        out, h_n, c_n, cache = _device.kernels(x, _lstm).lstm_forward(x, h0, c0, w_ih, w_hh,
+                                                                       b_ih, b_hh)
         ctx.save_for_backward(cache)
         return out, h_n, c_n
 
@@ -34,7 +35,7 @@ class LSTMLayer(Function):
     def backward(ctx: Context, dout, dh_n, dc_n) -> tuple:
         (cache,) = ctx.saved_tensors
         need = ctx.needs_input_grad
-        dx, dh0, dc0, dw_ih, dw_hh, db = _lstm.lstm_backward(
+        dx, dh0, dc0, dw_ih, dw_hh, db = _device.kernels(dout, _lstm).lstm_backward(
             dout, dh_n, dc_n, cache, need_dx=need[0], need_dweight=need[3] or need[4],
             need_dbias=need[5] or need[6])
         return (dx, dh0 if need[1] else None, dc0 if need[2] else None,
