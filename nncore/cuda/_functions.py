@@ -221,28 +221,29 @@ def _split_first_axis(dout: Any, arrays_meta: list, needs: tuple) -> tuple:
     return (None, *grads)
 
 
-@register_cuda(FS.Cat)
-class Cat(Function):
-    @staticmethod
-    def forward(ctx: Context, axis: int, *arrays: Any) -> Any:
+class _JoinFirstAxis(Function):
+    """cat / stack on dim 0: copies into one new array; the gradients are views of dout."""
+
+    stacked: bool
+
+    @classmethod
+    def forward(cls, ctx: Context, axis: int, *arrays: Any) -> Any:
         ctx.meta = [(a.shape, a.size) for a in arrays]
-        return _join_first_axis("cat", axis, arrays, stacked=False)
+        return _join_first_axis(cls.__name__.lower(), axis, arrays, stacked=cls.stacked)
 
     @staticmethod
     def backward(ctx: Context, dout: Any) -> tuple:
         return _split_first_axis(dout, ctx.meta, ctx.needs_input_grad[1:])
+
+
+@register_cuda(FS.Cat)
+class Cat(_JoinFirstAxis):
+    stacked = False
 
 
 @register_cuda(FS.Stack)
-class Stack(Function):
-    @staticmethod
-    def forward(ctx: Context, axis: int, *arrays: Any) -> Any:
-        ctx.meta = [(a.shape, a.size) for a in arrays]
-        return _join_first_axis("stack", axis, arrays, stacked=True)
-
-    @staticmethod
-    def backward(ctx: Context, dout: Any) -> tuple:
-        return _split_first_axis(dout, ctx.meta, ctx.needs_input_grad[1:])
+class Stack(_JoinFirstAxis):
+    stacked = True
 
 
 # ---------------------------------------------------------------------------- reductions

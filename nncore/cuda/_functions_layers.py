@@ -101,7 +101,9 @@ class AdaptiveAvgPool2d(Function):
 
 
 @register_cuda(FR.GRULayer)
-class GRULayer(Function):
+class GRULayer(FR.GRULayer):
+    """The CPU layer's backward (device-neutral); the forward slices hs with device views."""
+
     @staticmethod
     def forward(ctx: Context, x, h0, w_ih, w_hh, b_ih, b_hh) -> tuple:
         hs, gates, ghs = K.gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh)
@@ -109,14 +111,3 @@ class GRULayer(Function):
         T, rest = x.shape[0], tuple(hs.shape[1:])
         step = int(np.prod(rest, dtype=np.int64))
         return hs.view(step, (T,) + rest), hs[T].copy()
-
-    @staticmethod
-    def backward(ctx: Context, dout, dh_n) -> tuple:
-        x, w_ih, w_hh, hs, gates, ghs = ctx.saved_tensors
-        need = ctx.needs_input_grad
-        dx, dh0, dw_ih, dw_hh, db_ih, db_hh = K.gru_backward(
-            dout, dh_n, gates, ghs, hs, x, w_ih, w_hh, need_dx=need[0],
-            need_dweight=need[2] or need[3], need_dbias=need[4] or need[5])
-        return (dx, dh0 if need[1] else None, dw_ih if need[2] else None,
-                dw_hh if need[3] else None, db_ih if need[4] else None,
-                db_hh if need[5] else None)

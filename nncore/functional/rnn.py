@@ -57,7 +57,7 @@ class GRULayer(Function):
     def backward(ctx: Context, dout, dh_n) -> tuple:
         x, w_ih, w_hh, hs, gates, ghs = ctx.saved_tensors
         need = ctx.needs_input_grad
-        dx, dh0, dw_ih, dw_hh, db_ih, db_hh = _gru.gru_backward(
+        dx, dh0, dw_ih, dw_hh, db_ih, db_hh = _device.kernels(dout, _gru).gru_backward(
             dout, dh_n, gates, ghs, hs, x, w_ih, w_hh, need_dx=need[0],
             need_dweight=need[2] or need[3], need_dbias=need[4] or need[5])
         return (dx, dh0 if need[1] else None, dw_ih if need[2] else None,
