@@ -1,8 +1,9 @@
 """nncore on a GPU against nncore on the same machine's CPU: the LeNet-5 CIFAR training step
-(bench_cnn: batch 64, Adam) and the LSTM language-model step (bench_lm: V 10,000, E 128,
-H 256, batch 32 x 35, Adam), same weights and data on both devices; plus GEMM GFLOP/s of
-nncore's tile kernel. PyTorch on the same GPU (cuBLAS/cuDNN, TF32 off) is shown as a
-reference where it is installed with CUDA. Needs the CUDA build (NNCORE_CUDA=1) and a GPU.
+(bench_cnn: batch 64, Adam; and batch 256, where the GPU has more work per launch) and the
+LSTM language-model step (bench_lm: V 10,000, E 128, H 256, batch 32 x 35, Adam), same
+weights and data on both devices; plus GEMM GFLOP/s of nncore's tile kernel. PyTorch on the
+same GPU (cuBLAS/cuDNN, TF32 off) is shown as a reference where it is installed with CUDA.
+Needs the CUDA build (NNCORE_CUDA=1) and a GPU.
 
 Each figure is the median of `--repeat` timed runs of a calibrated number of steps after a
 warm-up; GPU runs end with a synchronize, so they count the kernels, not just their launch.
@@ -133,11 +134,15 @@ def _torch_sync() -> None:
 
 def _cases() -> dict[str, tuple]:
     x, y = bench_cnn.make_batch()
+    big = [bench_cnn.make_batch(seed) for seed in range(1, 5)]        # batch 4 x 64
+    x4, y4 = np.concatenate([b[0] for b in big]), np.concatenate([b[1] for b in big])
     tokens, targets = bench_lm.make_tokens()
     lm_state = bench_lm.init_lm_weights()
+    lenet, lenet_state = (lambda lib: bench_cnn._lenet(lib.nn)), bench_cnn.init_lenet_weights()
     return {
-        bench_cnn.CASE: (lambda lib: bench_cnn._lenet(lib.nn), bench_cnn.init_lenet_weights(),
-                         x, y, bench_cnn.BATCH, "images"),
+        bench_cnn.CASE: (lenet, lenet_state, x, y, bench_cnn.BATCH, "images"),
+        bench_cnn.CASE.replace(f"b{bench_cnn.BATCH}", f"b{len(y4)}"):
+            (lenet, lenet_state, x4, y4, len(y4), "images"),
         bench_lm.CASE: (lambda lib: bench_lm._model(lib, lm_state), lm_state, tokens,
                         targets.reshape(-1), bench_lm.TOKENS, "tokens"),
     }
