@@ -15,6 +15,7 @@ import numpy as np
 
 from . import _device
 from ._backward_hooks import LeafHooks, queue_callback, run_with_callbacks
+from ._device_dispatch import cuda_function, register_cuda
 from .tensor import Tensor, _HookHandle
 
 __all__ = [
@@ -29,35 +30,6 @@ __all__ = [
     "queue_callback",
     "register_cuda",
 ]
-
-# CPU Function class -> its CUDA implementation (filled by nncore/cuda/_functions*.py).
-_cuda_functions: dict = {}
-
-
-def register_cuda(cpu_function: type):
-    """Class decorator: the decorated Function runs in place of `cpu_function` whenever an
-    input tensor lives on the GPU (same arguments, DeviceArrays instead of ndarrays)."""
-    def decorate(cuda_function: type) -> type:
-        _cuda_functions[cpu_function] = cuda_function
-        return cuda_function
-
-    return decorate
-
-
-def _cuda_function(cls: type) -> type:
-    """The CUDA implementation of `cls`, loading the registrations on first use."""
-    impl = _cuda_functions.get(cls)
-    if impl is None and not _cuda_functions:
-        _device.ops_for_device()          # a clear error without a CUDA build or GPU
-        import nncore.cuda._functions  # noqa: F401  (registers the CUDA Functions)
-
-        impl = _cuda_functions.get(cls)
-    if impl is None:
-        raise NotImplementedError(
-            f"{cls.__name__} has no CUDA implementation yet; move its inputs to the CPU with "
-            f".cpu() (supported on cuda: see docs/cuda.md)")
-    return impl
-
 
 class _GradMode(threading.local):
     enabled = True
@@ -193,7 +165,7 @@ class Function:
                 raise RuntimeError(f"Expected all tensors to be on the same device, but found "
                                    f"at least two devices, {found[1]} and {found[0]}! "
                                    f"({cls.__name__})")
-            cls = _cuda_function(cls)
+            cls = cuda_function(cls)
         track = any_needs and _mode.enabled
         ctx.needs_input_grad = (tuple(p is not None for p in parents) if track
                                 else (False,) * len(args))

@@ -19,7 +19,7 @@ import weakref
 import numpy as np
 import pytest
 
-import nncore.autograd
+import nncore._device_dispatch
 import nncore.cuda
 from nncore._cuda.errors import CudaError
 from nncore._kernels import lstm, pool
@@ -392,7 +392,7 @@ def install(monkeypatch) -> types.ModuleType:
         parent, _, child = name.rpartition(".")
         if parent == "nncore.cuda":                      # (and the package attribute restored)
             monkeypatch.delattr(nncore.cuda, child, raising=False)
-    monkeypatch.setattr(nncore.autograd, "_cuda_functions", {}, raising=False)
+    monkeypatch.setattr(nncore._device_dispatch, "_registry", {})
     return fake_ops
 
 

@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from nncore.autograd import Context, Function, register_cuda
+from nncore._device_dispatch import register_cuda
+from nncore.autograd import Context, Function
 from nncore.cuda import ops as K
 from nncore.functional import activation as FA
 from nncore.functional import elementwise as FE

@@ -48,7 +48,6 @@ from ._ops_base import (  # noqa: F401
     tanh_forward,
 )
 from ._ops_layers import (  # noqa: F401
-    LSTMCache,
     avgpool2d_backward,
     avgpool2d_forward,
     batch_norm_backward,
@@ -57,6 +56,11 @@ from ._ops_layers import (  # noqa: F401
     conv2d_forward,
     embedding_backward,
     embedding_forward,
+    maxpool2d_backward,
+    maxpool2d_forward,
+)
+from ._ops_rnn import (  # noqa: F401
+    LSTMCache,
     gru_backward,
     gru_cell_backward,
     gru_cell_forward,
@@ -65,6 +69,4 @@ from ._ops_layers import (  # noqa: F401
     lstm_cell_backward,
     lstm_cell_forward,
     lstm_forward,
-    maxpool2d_backward,
-    maxpool2d_forward,
 )
