@@ -24,9 +24,14 @@ class _Elementwise(Function):
 
     kernel_name: str
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "kernel_name" in cls.__dict__:
+            cls._names = {d: f"{cls.kernel_name}_{d}" for d in ("forward", "backward")}
+
     @classmethod
     def kernel(cls, x: Any, direction: str) -> Callable:
-        return getattr(_device.kernels(x, _k), f"{cls.kernel_name}_{direction}")
+        return getattr(_device.kernels(x, _k), cls._names[direction])
 
 
 class _SavesOutput(_Elementwise):

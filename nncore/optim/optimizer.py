@@ -161,12 +161,13 @@ class Optimizer:
             g = _grad_array(p)
             if g is None:
                 continue
-            if g.dtype != p.data.dtype or tuple(g.shape) != p.data.shape \
-                    or isinstance(g, np.ndarray) != isinstance(p.data, np.ndarray):
+            on_host = isinstance(p.data, np.ndarray)
+            if g.dtype != p.data.dtype or g.shape != p.data.shape \
+                    or isinstance(g, np.ndarray) != on_host:
                 raise ValueError(f"param {i} of param group {gi}: grad has shape {g.shape} and "
                                  f"dtype {g.dtype} on {_device.device_of(g)}, but the param has "
                                  f"shape {p.data.shape} and dtype {p.data.dtype} on {p.device}")
-            out.setdefault((p.device.type, p.data.dtype), []).append((p, g))
+            out.setdefault((on_host, p.data.dtype), []).append((p, g))
         return out
 
     # ------------------------------------------------------------------------ state_dict
