@@ -45,14 +45,15 @@ def build_model(plain: bool = False, two_conv: bool = False) -> nn.Module:
 
 
 @nc.no_grad()
-def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray,
+             device: str = "cpu") -> tuple[float, float]:
     """Mean cross-entropy and accuracy over (x, y), in batches of 500."""
     model.eval()
     total_loss, correct = 0.0, 0
     for i in range(0, len(x), 500):
-        logits = model(nc.from_numpy(x[i:i + 500]))
+        logits = model(nc.from_numpy(x[i:i + 500]).to(device))
         total_loss += nn.functional.cross_entropy(logits, y[i:i + 500], reduction="sum").item()
-        correct += int((logits.argmax(dim=1).numpy() == y[i:i + 500]).sum())
+        correct += int((logits.cpu().argmax(dim=1).numpy() == y[i:i + 500]).sum())
     model.train()
     return total_loss / len(x), correct / len(x)
 
@@ -64,7 +65,7 @@ def train(args: argparse.Namespace) -> tuple[nn.Module, float]:
     source = args.data or "the shipped subset"
     print(f"MNIST from {source}: {len(x_train)} train / {len(x_test)} test images; "
           f"threads={nc.get_num_threads()}")
-    model = build_model(args.plain, args.convs == 2)
+    model = build_model(args.plain, args.convs == 2).to(args.device)
     print(model)
     optimizer = nc.optim.Adam(model.parameters(), lr=args.lr)
     shuffle_rng = np.random.default_rng(args.seed)
@@ -83,7 +84,8 @@ def train(args: argparse.Namespace) -> tuple[nn.Module, float]:
                 xb = random_crop_flip(xb - background, args.shift, flip=False) + background
             for group in optimizer.param_groups:  # cosine decay over the whole run
                 group["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * step / steps_total))
-            loss = nn.functional.cross_entropy(model(nc.from_numpy(xb)), y_train[idx])
+            loss = nn.functional.cross_entropy(model(nc.from_numpy(xb).to(args.device)),
+                                               y_train[idx])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -92,7 +94,7 @@ def train(args: argparse.Namespace) -> tuple[nn.Module, float]:
             step += 1
         elapsed = time.perf_counter() - start
         total_time += elapsed
-        test_loss, test_acc = evaluate(model, x_test, y_test)
+        test_loss, test_acc = evaluate(model, x_test, y_test, args.device)
         best = max(best, test_acc)
         print(f"epoch {epoch:2d}  train loss {running / seen:.4f}  test loss {test_loss:.4f}  "
               f"test acc {100 * test_acc:.2f}%  ({elapsed:.1f} s, {seen / elapsed:,.0f} "
@@ -121,6 +123,7 @@ def main() -> None:
                              "(default 1 on the shipped subset, 2 on full data)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (needs the CUDA build)")
     args = parser.parse_args()
     if args.epochs is None:
         args.epochs = 3 if args.data is None else 4

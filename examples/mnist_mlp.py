@@ -31,14 +31,15 @@ def build_model() -> nn.Module:
 
 
 @nc.no_grad()
-def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray,
+             device: str = "cpu") -> tuple[float, float]:
     """Mean cross-entropy and accuracy over (x, y), in batches of 1000."""
     model.eval()
     total_loss, correct = 0.0, 0
     for i in range(0, len(x), 1000):
-        logits = model(nc.from_numpy(x[i:i + 1000]))
+        logits = model(nc.from_numpy(x[i:i + 1000]).to(device))
         total_loss += nn.functional.cross_entropy(logits, y[i:i + 1000], reduction="sum").item()
-        correct += int((logits.argmax(dim=1).numpy() == y[i:i + 1000]).sum())
+        correct += int((logits.cpu().argmax(dim=1).numpy() == y[i:i + 1000]).sum())
     model.train()
     return total_loss / len(x), correct / len(x)
 
@@ -51,7 +52,7 @@ def train(args: argparse.Namespace) -> nn.Module:
     print(f"MNIST from {source}: {len(x_train)} train / {len(x_test)} test images; "
           f"threads={nc.get_num_threads()}, simd={nc.build_info()['kernels']['gemm']}")
 
-    model = build_model()
+    model = build_model().to(args.device)
     loss_fn = nn.CrossEntropyLoss()
     optimizer = nc.optim.Adam(model.parameters(), lr=args.lr)
     loader = DataLoader(TensorDataset(x_train, y_train), batch_size=args.batch_size,
@@ -69,7 +70,7 @@ def train(args: argparse.Namespace) -> nn.Module:
             # cosine learning-rate decay over the whole run
             for group in optimizer.param_groups:
                 group["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * step / steps_total))
-            loss = loss_fn(model(xb), yb)
+            loss = loss_fn(model(xb.to(args.device)), yb)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -77,7 +78,7 @@ def train(args: argparse.Namespace) -> nn.Module:
             seen += len(yb)
             step += 1
         elapsed = time.perf_counter() - start
-        test_loss, test_acc = evaluate(model, x_test, y_test)
+        test_loss, test_acc = evaluate(model, x_test, y_test, args.device)
         print(f"epoch {epoch:2d}  train loss {running / seen:.4f}  test loss {test_loss:.4f}  "
               f"test acc {100 * test_acc:.2f}%  ({elapsed:.1f} s, {seen / elapsed:,.0f} "
               f"samples/s)")
@@ -109,6 +110,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (needs the CUDA build)")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--bench-repeats", type=int, default=7,
                         help="repeats of the closing nncore-vs-NumPy timing (0 to skip)")
