@@ -264,3 +264,17 @@ def test_unsupported_optimizer_says_so():
     model(nc.randn(4, 3).cuda()).sum().backward()
     with pytest.raises(NotImplementedError, match="rmsprop"):
         opt.step()
+
+
+def test_stand_in_exports_every_cuda_op():
+    """tests/_fake_cuda.py hard-codes the op list: it must follow nncore/cuda/ops.py."""
+    import ast
+    from pathlib import Path
+
+    from . import _fake_cuda
+
+    source = Path(nncore.cuda.__file__).with_name("ops.py").read_text()
+    real = {alias.asname or alias.name for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.ImportFrom) for alias in node.names}
+    fake = {n for n in vars(_fake_cuda.fake_ops) if not n.startswith("_")}
+    assert real - fake == set(), f"missing from the stand-in: {sorted(real - fake)}"
