@@ -10,9 +10,10 @@
 # thread count. Below PARALLEL_MIN elements everything runs serially (thread start-up would
 # cost more than the work).
 # NaN semantics follow PyTorch: relu(nan) = nan, sigmoid(nan) = nan.
-# Vector code (AVX-512 / AVX2, chosen at run time, see simd.h): sigmoid, tanh and tanh-GELU
-# (activation_elementwise.h). The portable level runs the plain libm loops below, which are
-# also the reference for the vector bodies. Exact GELU uses libm erf at every level.
+# Vector code (AVX-512 / AVX2, chosen at run time, see simd.h): sigmoid, tanh, tanh-GELU and,
+# in float32, exact GELU with a polynomial erf (activation_elementwise.h). The portable level
+# runs the plain libm loops below, which are also the reference for the vector bodies;
+# float64 exact GELU keeps libm's erf at every level.
 from cython.parallel cimport prange
 from libc.math cimport erf, erff, exp, expf, fabs, fabsf, tanh, tanhf
 
@@ -30,6 +31,8 @@ cdef extern from "activation_elementwise.h" nogil:
     int NNCORE_EW_TANH
     int NNCORE_EW_GELU_TANH
     int NNCORE_EW_GELU_TANH_GRAD
+    int NNCORE_EW_GELU
+    int NNCORE_EW_GELU_GRAD
     int nncore_ew_f32(int op, float *y, const float *a, const float *b, Py_ssize_t n,
                       int level)
     int nncore_ew_f64(int op, double *y, const double *a, const double *b, Py_ssize_t n,
@@ -104,6 +107,10 @@ cdef inline int _simd_op(int op) noexcept nogil:
         return NNCORE_EW_GELU_TANH
     if op == GELU_TANH_BWD:
         return NNCORE_EW_GELU_TANH_GRAD
+    if op == GELU_FWD:
+        return NNCORE_EW_GELU             # float32 only: float64 returns to the libm loop
+    if op == GELU_BWD:
+        return NNCORE_EW_GELU_GRAD
     return -1
 
 
@@ -111,8 +118,9 @@ cdef void _elementwise_range(int op, floating *out, const floating *a, const flo
                              floating p, Py_ssize_t lo, Py_ssize_t hi, int level) noexcept nogil:
     """One thread's chunk [lo, hi) of the flat buffers. p: negative slope (leaky relu).
 
-    Sigmoid, tanh and tanh-GELU go to the vector bodies of activation_elementwise.h above the
-    portable level; the loops below are the portable path and the reference for those."""
+    Sigmoid, tanh, tanh-GELU and float32 GELU go to the vector bodies of
+    activation_elementwise.h above the portable level; the loops below are the portable path
+    and the reference for those."""
     cdef Py_ssize_t i
     cdef floating v, w, e, t, s, z, d, cdf, pdf, right
     cdef floating half = 0.5, one = 1, zero = 0

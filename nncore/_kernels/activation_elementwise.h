@@ -1,4 +1,5 @@
-/* activation_elementwise.h: vectorised sigmoid, tanh and tanh-GELU (forward and gradient).
+/* activation_elementwise.h: vectorised sigmoid, tanh, tanh-GELU and (float32) exact GELU,
+ * forward and gradient.
  *
  *   nncore_ew_f32(op, y, a, b, n, level) / nncore_ew_f64(...)  -> 1 if done, 0 if not
  *     NNCORE_EW_SIGMOID        y = 1 / (1 + exp(-a))
@@ -6,6 +7,8 @@
  *     NNCORE_EW_GELU_TANH      y = 0.5 a (1 + tanh(sqrt(2/pi) (a + 0.044715 a^3)))
  *                                = a sigmoid(2 sqrt(2/pi) (a + 0.044715 a^3))   (no cancellation)
  *     NNCORE_EW_GELU_TANH_GRAD y = a * d/db gelu_tanh(b)      (a = dout, b = x)
+ *     NNCORE_EW_GELU           y = 0.5 a (1 + erf(a / sqrt 2))   (float32 only: float64
+ *     NNCORE_EW_GELU_GRAD      y = a * d/db gelu(b)               keeps libm's erf)
  *
  * Only the AVX-512F and AVX2+FMA bodies live here; at the portable level the functions return
  * 0 and the caller runs its plain libm loop (the reference these bodies are tested against).
@@ -24,9 +27,13 @@
 #define NNCORE_EW_TANH 1
 #define NNCORE_EW_GELU_TANH 2
 #define NNCORE_EW_GELU_TANH_GRAD 3
+#define NNCORE_EW_GELU 4      /* float32 only */
+#define NNCORE_EW_GELU_GRAD 5 /* float32 only */
 
 #define NNCORE_GELU_BETA 0.79788456080286535588 /* sqrt(2/pi) */
 #define NNCORE_GELU_KAPPA 0.044715
+#define NNCORE_SQRT1_2 0.70710678118654752440
+#define NNCORE_INV_SQRT_2PI 0.39894228040143267794
 
 #if NNCORE_X86
 /* ---------------------------------------------------------------- AVX-512F, float */
@@ -98,6 +105,59 @@ NNCORE_AVX512 static inline __m512 nncore_gelu_tanh_grad_ps512(__m512 dout, __m5
     __mmask16 sat = _mm512_cmp_ps_mask(sech2, zero, _CMP_EQ_OQ);   /* x = inf: not inf * 0 */
     right = _mm512_mask_blend_ps(sat, right, zero);
     return _mm512_mul_ps(dout, _mm512_add_ps(sig, right));
+}
+
+/* erf for float32 vectors (exact GELU), |error| <= 3e-7: x P(x^2) for |x| < 1, and
+ * sign(x) (1 - exp(-x^2) Q(1/|x|)) for |x| >= 1 (erfc(z) exp(z^2) is smooth in 1/z). P and Q
+ * are least-squares polynomial fits on [0, 1] and [1, 3.92] (above, erf rounds to 1 in float).
+ * NaN propagates through the |x| >= 1 branch (1/NaN). */
+#define NNCORE_ERF_Q_CENTER 0.46784360029425454f
+
+NNCORE_AVX512 static inline __m512 nncore_erf_ps512(__m512 x) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    const __m512 ax = nncore_abs_ps512(x), x2 = _mm512_mul_ps(x, x);
+    __m512 p = _mm512_set1_ps(8.00685811555013e-05f);
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(-0.0008053746423684061f));
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(0.005192957352846861f));
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(-0.026856068521738052f));
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(0.11283634603023529f));
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(-0.3761262893676758f));
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(1.128379225730896f));
+    const __m512 small = _mm512_mul_ps(x, p);
+    const __m512 s = _mm512_sub_ps(_mm512_div_ps(one, ax),
+                               _mm512_set1_ps(NNCORE_ERF_Q_CENTER));
+    __m512 q = _mm512_set1_ps(-0.009140667505562305f);
+    q = _mm512_fmadd_ps(q, s, _mm512_set1_ps(-0.00786471925675869f));
+    q = _mm512_fmadd_ps(q, s, _mm512_set1_ps(0.06019262969493866f));
+    q = _mm512_fmadd_ps(q, s, _mm512_set1_ps(-0.09835873544216156f));
+    q = _mm512_fmadd_ps(q, s, _mm512_set1_ps(0.07965890318155289f));
+    q = _mm512_fmadd_ps(q, s, _mm512_set1_ps(0.01355353370308876f));
+    q = _mm512_fmadd_ps(q, s, _mm512_set1_ps(-0.1873001903295517f));
+    q = _mm512_fmadd_ps(q, s, _mm512_set1_ps(0.43917974829673767f));
+    q = _mm512_fmadd_ps(q, s, _mm512_set1_ps(0.24146638810634613f));
+    const __m512 e = nncore_exp_ps512(_mm512_sub_ps(_mm512_setzero_ps(), x2));
+    __m512 big = _mm512_fnmadd_ps(e, q, one);                   /* in (0, 1] */
+    big = _mm512_castsi512_ps(_mm512_or_epi32(
+        _mm512_castps_si512(big),
+        _mm512_and_epi32(_mm512_castps_si512(x), _mm512_set1_epi32((int)0x80000000u))));
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(ax, one, _CMP_LT_OQ), big, small);
+}
+
+/* exact GELU, 0.5 x (1 + erf(x / sqrt 2)) */
+NNCORE_AVX512 static inline __m512 nncore_gelu_erf_ps512(__m512 x) {
+    const __m512 h = _mm512_mul_ps(_mm512_set1_ps(0.5f), x);
+    const __m512 z = _mm512_mul_ps(x, _mm512_set1_ps((float)NNCORE_SQRT1_2));
+    return _mm512_mul_ps(h, _mm512_add_ps(_mm512_set1_ps(1.0f), nncore_erf_ps512(z)));
+}
+
+/* dout (Phi(x) + x phi(x)), phi(x) = exp(-x^2 / 2) / sqrt(2 pi) */
+NNCORE_AVX512 static inline __m512 nncore_gelu_erf_grad_ps512(__m512 dout, __m512 x) {
+    const __m512 half = _mm512_set1_ps(0.5f);
+    const __m512 z = _mm512_mul_ps(x, _mm512_set1_ps((float)NNCORE_SQRT1_2));
+    const __m512 cdf = _mm512_fmadd_ps(half, nncore_erf_ps512(z), half);
+    const __m512 g = nncore_exp_ps512(_mm512_mul_ps(_mm512_set1_ps(-0.5f), _mm512_mul_ps(x, x)));
+    const __m512 pdf = _mm512_mul_ps(_mm512_set1_ps((float)NNCORE_INV_SQRT_2PI), g);
+    return _mm512_mul_ps(dout, _mm512_fmadd_ps(x, pdf, cdf));
 }
 
 /* ---------------------------------------------------------------- AVX-512F, double */
@@ -238,6 +298,51 @@ NNCORE_AVX2 static inline __m256 nncore_gelu_tanh_grad_ps256(__m256 dout, __m256
     return _mm256_mul_ps(dout, _mm256_add_ps(sig, right));
 }
 
+NNCORE_AVX2 static inline __m256 nncore_erf_ps256(__m256 x) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    const __m256 ax = nncore_abs_ps256(x), x2 = _mm256_mul_ps(x, x);
+    __m256 p = _mm256_set1_ps(8.00685811555013e-05f);
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(-0.0008053746423684061f));
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(0.005192957352846861f));
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(-0.026856068521738052f));
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(0.11283634603023529f));
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(-0.3761262893676758f));
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(1.128379225730896f));
+    const __m256 small = _mm256_mul_ps(x, p);
+    const __m256 s = _mm256_sub_ps(_mm256_div_ps(one, ax),
+                               _mm256_set1_ps(NNCORE_ERF_Q_CENTER));
+    __m256 q = _mm256_set1_ps(-0.009140667505562305f);
+    q = _mm256_fmadd_ps(q, s, _mm256_set1_ps(-0.00786471925675869f));
+    q = _mm256_fmadd_ps(q, s, _mm256_set1_ps(0.06019262969493866f));
+    q = _mm256_fmadd_ps(q, s, _mm256_set1_ps(-0.09835873544216156f));
+    q = _mm256_fmadd_ps(q, s, _mm256_set1_ps(0.07965890318155289f));
+    q = _mm256_fmadd_ps(q, s, _mm256_set1_ps(0.01355353370308876f));
+    q = _mm256_fmadd_ps(q, s, _mm256_set1_ps(-0.1873001903295517f));
+    q = _mm256_fmadd_ps(q, s, _mm256_set1_ps(0.43917974829673767f));
+    q = _mm256_fmadd_ps(q, s, _mm256_set1_ps(0.24146638810634613f));
+    const __m256 e = nncore_exp_ps256(_mm256_sub_ps(_mm256_setzero_ps(), x2));
+    __m256 big = _mm256_fnmadd_ps(e, q, one);                   /* in (0, 1] */
+    big = _mm256_or_ps(big, _mm256_and_ps(x, _mm256_set1_ps(-0.0f)));
+    return _mm256_blendv_ps(big, small, _mm256_cmp_ps(ax, one, _CMP_LT_OQ));
+}
+
+/* exact GELU, 0.5 x (1 + erf(x / sqrt 2)) */
+NNCORE_AVX2 static inline __m256 nncore_gelu_erf_ps256(__m256 x) {
+    const __m256 h = _mm256_mul_ps(_mm256_set1_ps(0.5f), x);
+    const __m256 z = _mm256_mul_ps(x, _mm256_set1_ps((float)NNCORE_SQRT1_2));
+    return _mm256_mul_ps(h, _mm256_add_ps(_mm256_set1_ps(1.0f), nncore_erf_ps256(z)));
+}
+
+/* dout (Phi(x) + x phi(x)), phi(x) = exp(-x^2 / 2) / sqrt(2 pi) */
+NNCORE_AVX2 static inline __m256 nncore_gelu_erf_grad_ps256(__m256 dout, __m256 x) {
+    const __m256 half = _mm256_set1_ps(0.5f);
+    const __m256 z = _mm256_mul_ps(x, _mm256_set1_ps((float)NNCORE_SQRT1_2));
+    const __m256 cdf = _mm256_fmadd_ps(half, nncore_erf_ps256(z), half);
+    const __m256 g = nncore_exp_ps256(_mm256_mul_ps(_mm256_set1_ps(-0.5f), _mm256_mul_ps(x, x)));
+    const __m256 pdf = _mm256_mul_ps(_mm256_set1_ps((float)NNCORE_INV_SQRT_2PI), g);
+    return _mm256_mul_ps(dout, _mm256_fmadd_ps(x, pdf, cdf));
+}
+
 /* ---------------------------------------------------------------- AVX2 + FMA, double */
 
 NNCORE_AVX2 static inline __m256d nncore_abs_pd256(__m256d x) {
@@ -325,6 +430,10 @@ NNCORE_AVX512 static int nncore_ew_f32_avx512(int op, float *y, const float *a, 
                                                nncore_gelu_tanh_ps512(LD(a))) } return 1;
     case NNCORE_EW_GELU_TANH_GRAD: { NNCORE_LOOP512(float, 16, __mmask16, ps, y, n,
                                      nncore_gelu_tanh_grad_ps512(LD(a), LD(b))) } return 1;
+    case NNCORE_EW_GELU: { NNCORE_LOOP512(float, 16, __mmask16, ps, y, n,
+                                          nncore_gelu_erf_ps512(LD(a))) } return 1;
+    case NNCORE_EW_GELU_GRAD: { NNCORE_LOOP512(float, 16, __mmask16, ps, y, n,
+                                nncore_gelu_erf_grad_ps512(LD(a), LD(b))) } return 1;
     }
 #undef LD
     return 0;
@@ -387,6 +496,10 @@ NNCORE_AVX2 static int nncore_ew_f32_avx2(int op, float *y, const float *a, cons
                                                nncore_gelu_tanh_ps256(LD(a))) } return 1;
     case NNCORE_EW_GELU_TANH_GRAD: { NNCORE_LOOP256(8, nncore_tail_mask32, ps, y, n,
                                      nncore_gelu_tanh_grad_ps256(LD(a), LD(b))) } return 1;
+    case NNCORE_EW_GELU: { NNCORE_LOOP256(8, nncore_tail_mask32, ps, y, n,
+                                          nncore_gelu_erf_ps256(LD(a))) } return 1;
+    case NNCORE_EW_GELU_GRAD: { NNCORE_LOOP256(8, nncore_tail_mask32, ps, y, n,
+                                nncore_gelu_erf_grad_ps256(LD(a), LD(b))) } return 1;
     }
 #undef LD
     return 0;

@@ -102,6 +102,9 @@ static inline __attribute__((always_inline, target("avx"))) void nncore_gemm_tr4
         for (int64_t i = 0; i < m; i++) {                                                       \
             T *ci = c + i * ldc;                                                                \
             if (act == NNCORE_GEMM_ACT_GELU) {                                                  \
+                if (level > NNCORE_SIMD_PORTABLE &&                                             \
+                    EW(NNCORE_EW_GELU, ci, ci, ci, (ptrdiff_t)n, level))                        \
+                    continue;                                                                   \
                 for (int64_t j = 0; j < n; j++) {                                               \
                     const T v = ci[j];                                                          \
                     ci[j] = v * half * (one + ERF(v * sqrt1_2));                                \
