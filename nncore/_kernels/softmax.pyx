@@ -29,18 +29,10 @@ from ._simd cimport nncore_simd_level, nncore_simd_name
 from ._types cimport floating
 
 
-cdef extern from "activation_simd.h" nogil:
-    double nncore_exp_sub_f32(float *y, const float *x, float shift, Py_ssize_t n, int level)
-    double nncore_exp_sub_f64(double *y, const double *x, double shift, Py_ssize_t n,
-                              int level)
-    double nncore_sum_exp_sub_f32(const float *x, float shift, Py_ssize_t n, int level)
-    double nncore_sum_exp_sub_f64(const double *x, double shift, Py_ssize_t n, int level)
-    float nncore_max_f32(const float *x, Py_ssize_t n, int level)
-    double nncore_max_f64(const double *x, Py_ssize_t n, int level)
-    void nncore_exp_sub_acc_f32(float *y, const float *x, const float *m, double *s,
-                                Py_ssize_t n, int level)
-    void nncore_exp_sub_acc_f64(double *y, const double *x, const double *m, double *s,
-                                Py_ssize_t n, int level)
+from ._activation_simd cimport (
+    nncore_exp_sub_f32, nncore_exp_sub_f64, nncore_sum_exp_sub_f32,
+    nncore_sum_exp_sub_f64, nncore_max_f32, nncore_max_f64,
+    nncore_exp_sub_acc_f32, nncore_exp_sub_acc_f64)
 
 cdef extern from "simd.h" nogil:
     int nncore_simd_cached       # this module's cached level (simd.h keeps one per module)
