@@ -264,6 +264,21 @@ def conv2d_output_size(H: int, W: int, KH: int, KW: int, stride=1, padding=0,
     return (H + pt + pb - eh) // sh + 1, (W + pl + pr - ew) // sw + 1
 
 
+def conv2d_sizes(input_shape, weight_shape, stride, padding, dilation, groups) -> dict:
+    """The checked sizes and options of conv2d on input (N, C, H, W) and weight
+    (OC, C/groups, KH, KW): N, C, H, W, OC, Cg, OH, OW, KH, KW, sh, sw, pt, pb, pl, pr, dh, dw,
+    G. Reads shapes only, so the CUDA ops use it too."""
+    N, C, H, W = input_shape
+    OC, Cg, KH, KW = weight_shape
+    G = check_conv_shapes(tuple(input_shape), tuple(weight_shape), groups)
+    pt, pb, pl, pr = _padding4(padding)
+    OH, OW = conv2d_output_size(H, W, KH, KW, stride, (pt, pb, pl, pr), dilation)
+    sh, sw = _pair(stride, "stride")
+    dh, dw = _pair(dilation, "dilation")
+    return dict(N=N, C=C, H=H, W=W, OC=OC, Cg=Cg, OH=OH, OW=OW, KH=KH, KW=KW, sh=sh, sw=sw,
+                pt=pt, pb=pb, pl=pl, pr=pr, dh=dh, dw=dw, G=G)
+
+
 def _geometry(inp, weight, stride, padding, dilation, groups):
     """Validate the arrays and options; return (Geom as dict, dtype)."""
     for name, x in (("input", inp), ("weight", weight)):
@@ -274,19 +289,15 @@ def _geometry(inp, weight, stride, padding, dilation, groups):
         if x.ndim != 4:
             raise ValueError(f"conv2d: {name} must be 4-D, got shape {x.shape}")
     check_same_dtype(input=inp, weight=weight)
-    N, C, H, W = inp.shape
-    OC, Cg, KH, KW = weight.shape
-    G = check_conv_shapes(inp.shape, weight.shape, groups)
-    pt, pb, pl, pr = _padding4(padding)
-    OH, OW = conv2d_output_size(H, W, KH, KW, stride, (pt, pb, pl, pr), dilation)
-    sh, sw = _pair(stride, "stride")
-    dh, dw = _pair(dilation, "dilation")
-    direct = KH == 1 and KW == 1 and sh == 1 and sw == 1 and pt + pb + pl + pr == 0
-    g = dict(N=N, C=C, H=H, W=W, OC=OC, OH=OH, OW=OW, KH=KH, KW=KW, sh=sh, sw=sw, pt=pt,
-             pl=pl, dh=dh, dw=dw, G=G, Cg=Cg, OCg=OC // G, CKK=Cg * KH * KW, OHW=OH * OW,
-             direct=direct, level=nncore_simd_level())
-    g["cg"] = dict(Cg=Cg, H=H, W=W, OH=OH, OW=OW, KH=KH, KW=KW, sh=sh, sw=sw, pt=pt, pl=pl,
-                   dh=dh, dw=dw)
+    sz = conv2d_sizes(inp.shape, weight.shape, stride, padding, dilation, groups)
+    pb, pr = sz.pop("pb"), sz.pop("pr")
+    KH, KW, OH, OW, Cg = sz["KH"], sz["KW"], sz["OH"], sz["OW"], sz["Cg"]
+    direct = (KH == 1 and KW == 1 and sz["sh"] == 1 and sz["sw"] == 1
+              and sz["pt"] + pb + sz["pl"] + pr == 0)
+    g = dict(sz, OCg=sz["OC"] // sz["G"], CKK=Cg * KH * KW, OHW=OH * OW, direct=direct,
+             level=nncore_simd_level())
+    g["cg"] = {k: sz[k] for k in ("Cg", "H", "W", "OH", "OW", "KH", "KW", "sh", "sw", "pt",
+                                  "pl", "dh", "dw")}
     return g, inp.dtype
 
 

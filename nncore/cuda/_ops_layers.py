@@ -6,11 +6,10 @@ import numpy as np
 
 from nncore._kernels._checks import (
     check_batch_norm_options,
-    check_conv_shapes,
     check_same_dtype,
     check_shape,
 )
-from nncore._kernels.conv import _padding4, _pair, conv2d_output_size
+from nncore._kernels.conv import conv2d_sizes
 from nncore._kernels.pool import _pool_geometry, _Shape
 
 from ._ops_base import (
@@ -24,17 +23,15 @@ from ._ops_base import (
 
 # ------------------------------------------------------------------------ convolution
 
+_CONV_GEOM = ("N", "C", "H", "W", "OC", "OH", "OW", "KH", "KW", "sh", "sw", "pt", "pl", "dh",
+              "dw", "G")     # the order of nncore_cuda_conv_geom
+
+
 def _conv_geometry(inp, weight, stride, padding, dilation, groups) -> tuple:
     inp, weight = _dev(inp, "input", 4), _dev(weight, "weight", 4)
     check_same_dtype(input=inp, weight=weight)
-    N, C, H, W = inp.shape
-    OC, Cg, KH, KW = weight.shape
-    G = check_conv_shapes(inp.shape, weight.shape, groups)
-    pt, pb, pl, pr = _padding4(padding)
-    OH, OW = conv2d_output_size(H, W, KH, KW, stride, (pt, pb, pl, pr), dilation)
-    sh, sw = _pair(stride, "stride")
-    dh, dw = _pair(dilation, "dilation")
-    return (N, C, H, W, OC, OH, OW, KH, KW, sh, sw, pt, pl, dh, dw, G)
+    sizes = conv2d_sizes(inp.shape, weight.shape, stride, padding, dilation, groups)
+    return tuple(sizes[k] for k in _CONV_GEOM)
 
 
 def conv2d_forward(inp, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
