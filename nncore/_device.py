@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["device", "as_device", "device_of", "is_host", "is_device_array", "move", "empty",
-           "zeros", "ones", "add", "astype", "kernels", "ops_for_device"]
+           "zeros", "ones", "add", "sum_rows", "astype", "kernels", "ops_for_device"]
 
 
 class device:  # noqa: N801  (mirrors torch.device)
@@ -148,6 +148,13 @@ def add(a: Any, b: Any) -> Any:
     if isinstance(a, np.ndarray):
         return a + b
     return ops_for_device().add(a, b)
+
+
+def sum_rows(a: Any) -> Any:
+    """Column sums of a 2-D array (a bias gradient) on its device."""
+    if isinstance(a, np.ndarray):
+        return np.add.reduce(a, axis=0)
+    return ops_for_device().sum_rows(a)
 
 
 def astype(a: Any, dtype: Any) -> Any:

@@ -2,15 +2,14 @@
 
 `Function.apply` runs the class registered here for a CPU Function (`register_cuda`) when its
 tensor inputs live on the GPU. Where the CPU Function's code is device-neutral (it picks its
-kernels with nncore._device.kernels: activations, conv2d, batch norm, embedding, dropout,
-cross-entropy, the LSTM layer, reshape, clone), the CPU class is registered as its own CUDA
-implementation. The classes defined here are for ops whose CPU code is NumPy-specific
-(elementwise with scalars, indexing, stacking, reductions, matmul/linear, casts; pooling and
-the GRU layer in _functions_layers.py): each takes the CPU Function's arguments with
-DeviceArrays in place of ndarrays and calls the kernels in nncore.cuda.ops. What the GPU does not
-support raises NotImplementedError naming the op (see docs/cuda.md): nothing falls back to a
-silent host copy. Imported on first use of a GPU tensor; the layer Functions are in
-_functions_layers.py.
+kernels with nncore._device.kernels: activations, linear, conv2d, batch norm, embedding,
+dropout, cross-entropy, the LSTM layer, reshape, clone), the CPU class is registered as its
+own CUDA implementation. The classes defined here are for ops whose CPU code is
+NumPy-specific (elementwise with scalars, indexing, stacking, reductions, matmul, casts;
+pooling and the GRU layer in _functions_layers.py): each takes the CPU Function's arguments
+with DeviceArrays in place of ndarrays and calls the kernels in nncore.cuda.ops. What the GPU
+does not support raises NotImplementedError naming the op (see docs/cuda.md): nothing falls
+back to a silent host copy. Imported on first use of a GPU tensor.
 """
 from __future__ import annotations
 
@@ -301,7 +300,7 @@ class Mean(Function):
         return _reduce_backward(ctx, dout, 1.0 / ctx.count), None, None
 
 
-# ------------------------------------------------------------------------ matmul, linear
+# -------------------------------------------------------------------------------- matmul
 
 @register_cuda(FG.MatMul)
 class MatMul(Function):
@@ -326,32 +325,11 @@ class MatMul(Function):
                 mm(a, dout, trans_a=True) if nb else None)
 
 
-@register_cuda(FG.Linear)
-class Linear(Function):
-    @staticmethod
-    def forward(ctx: Context, x: Any, weight: Any, bias: Any) -> Any:
-        x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
-        out = K.gemm(x2, weight, trans_b=True, bias=bias)
-        ctx.save_for_backward(x2, weight)
-        ctx.x_shape = x.shape
-        return out.reshape(*x.shape[:-1], weight.shape[0]) if x.ndim != 2 else out
-
-    @staticmethod
-    def backward(ctx: Context, dout: Any) -> tuple:
-        x2, weight = ctx.saved_tensors
-        nx, nw, nb = ctx.needs_input_grad
-        d2 = dout.reshape(-1, dout.shape[-1]) if dout.ndim != 2 else dout
-        dx = K.gemm(d2, weight).reshape(ctx.x_shape) if nx else None
-        dweight = K.gemm(d2, x2, trans_a=True) if nw else None
-        dbias = K.sum_rows(d2) if nb else None
-        return dx, dweight, dbias
-
-
 # ------------------------------------------------- Functions shared with the CPU as they are
 # Their code is device-neutral and picks its kernels per array (nncore._device.kernels), so
 # each is its own CUDA implementation.
 for _shared in (FA.ReLU, FA.Sigmoid, FA.Tanh, FA.LeakyReLU, FA.GELU, FS.Reshape, FE.Clone,
-                CrossEntropy, Dropout, Conv2d, Embedding, BatchNorm, LSTMLayer):
+                FG.Linear, CrossEntropy, Dropout, Conv2d, Embedding, BatchNorm, LSTMLayer):
     register_cuda(_shared)(_shared)
 
 

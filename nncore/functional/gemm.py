@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _device
 from .._kernels import gemm as _k
 from ..autograd import Context, Function
 from ..tensor import Tensor
@@ -102,7 +103,7 @@ class Linear(Function):
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, weight: np.ndarray, bias: Any) -> np.ndarray:
         x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
-        out = _k.gemm(x2, weight, trans_b=True, bias=bias)
+        out = _device.kernels(x, _k).gemm(x2, weight, trans_b=True, bias=bias)
         ctx.save_for_backward(x2, weight)
         ctx.x_shape = x.shape
         return out.reshape(*x.shape[:-1], weight.shape[0]) if x.ndim != 2 else out
@@ -112,9 +113,10 @@ class Linear(Function):
         x2, weight = ctx.saved_tensors
         nx, nw, nb = ctx.needs_input_grad
         d2 = dout.reshape(-1, dout.shape[-1]) if dout.ndim != 2 else dout
-        dx = _k.gemm(d2, weight).reshape(ctx.x_shape) if nx else None      # (N,out)@(out,in)
-        dweight = _k.gemm(d2, x2, trans_a=True) if nw else None            # (out,N)@(N,in)
-        dbias = np.add.reduce(d2, axis=0) if nb else None                  # (out,)
+        k = _device.kernels(d2, _k)
+        dx = k.gemm(d2, weight).reshape(ctx.x_shape) if nx else None       # (N,out)@(out,in)
+        dweight = k.gemm(d2, x2, trans_a=True) if nw else None             # (out,N)@(N,in)
+        dbias = _device.sum_rows(d2) if nb else None                       # (out,)
         return dx, dweight, dbias
 
 
