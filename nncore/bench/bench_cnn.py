@@ -18,6 +18,7 @@ import numpy as np
 from nncore.bench import baseline_conv as bc
 from nncore.bench import harness
 from nncore.bench.numpy_baseline import NumpyAdam, softmax_cross_entropy
+from nncore.bench.training_step import adam_step
 
 __all__ = ["BATCH", "CASE", "cnn_worker", "init_lenet_weights", "make_step"]
 
@@ -90,44 +91,11 @@ def _lenet(nn: Any) -> Any:
 
 
 def _nncore_step(state: dict, x: np.ndarray, y: np.ndarray, threads: int) -> Callable[[], Any]:
-    import nncore as nc
-
-    nc.set_num_threads(threads)
-    model = _lenet(nc.nn)
-    model.load_state_dict(state)
-    loss_fn = nc.nn.CrossEntropyLoss()
-    opt = nc.optim.Adam(model.parameters(), lr=1e-3)
-    xt = nc.from_numpy(x)
-
-    def step() -> Any:
-        opt.zero_grad()
-        loss = loss_fn(model(xt), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    step.model = model  # for tests
-    return step
+    return adam_step("nncore", lambda lib: _lenet(lib.nn), state, x, y, threads)
 
 
 def _torch_step(state: dict, x: np.ndarray, y: np.ndarray, threads: int) -> Callable[[], Any]:
-    import torch
-
-    torch.set_num_threads(threads)
-    model = _lenet(torch.nn)
-    model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in state.items()})
-    loss_fn = torch.nn.CrossEntropyLoss()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-
-    def step() -> Any:
-        opt.zero_grad(set_to_none=True)
-        loss = loss_fn(model(xt), yt)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return step
+    return adam_step("torch", lambda lib: _lenet(lib.nn), state, x, y, threads)
 
 
 _BUILDERS = {"nncore": _nncore_step, "numpy": _numpy_step, "torch": _torch_step}

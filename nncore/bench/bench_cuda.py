@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from nncore.bench import bench_cnn, bench_lm
+from nncore.bench.training_step import adam_step
 
 
 def time_step(step: Callable[[], Any], sync: Callable[[], None], repeats: int,
@@ -50,26 +51,6 @@ def time_step(step: Callable[[], Any], sync: Callable[[], None], repeats: int,
         sync()
         runs.append((time.perf_counter() - t0) / n)
     return statistics.median(runs)
-
-
-def _nncore_step(model_fn: Callable, state: dict, x: np.ndarray, y: np.ndarray,
-                 device: str) -> Callable[[], Any]:
-    import nncore as nc
-
-    model = model_fn(nc)
-    model.load_state_dict(state)
-    model.to(device)
-    opt = nc.optim.Adam(model.parameters(), lr=1e-3)
-    xt = nc.from_numpy(x).to(device)
-
-    def step() -> Any:
-        opt.zero_grad()
-        loss = nc.nn.functional.cross_entropy(model(xt), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return step
 
 
 def _phases(model_fn: Callable, state: dict, x: np.ndarray, y: np.ndarray,
@@ -111,19 +92,7 @@ def _torch_step(model_fn: Callable, state: dict, x: np.ndarray,
         return None
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    model = model_fn(torch).cuda()
-    model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in state.items()})
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    xt, yt = torch.from_numpy(x).cuda(), torch.from_numpy(y).cuda()
-
-    def step() -> Any:
-        opt.zero_grad(set_to_none=True)
-        loss = torch.nn.functional.cross_entropy(model(xt), yt)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return step
+    return adam_step("torch", model_fn, state, x, y, device="cuda")
 
 
 def _torch_sync() -> None:
@@ -191,8 +160,9 @@ def run(repeats: int = 7, cpu_threads: int | None = None) -> dict:
                               platform.machine(), "cpu_threads": threads, "steps": []}
     for case, (model_fn, state, x, y, items, unit) in _cases().items():
         nc.manual_seed(0)
-        cpu = time_step(_nncore_step(model_fn, state, x, y, "cpu"), lambda: None, repeats)
-        gpu = time_step(_nncore_step(model_fn, state, x, y, "cuda"), cuda.synchronize,
+        cpu = time_step(adam_step("nncore", model_fn, state, x, y), lambda: None, repeats)
+        gpu = time_step(adam_step("nncore", model_fn, state, x, y,
+                                  device="cuda"), cuda.synchronize,
                         repeats)
         row = {"case": case, "unit": unit, "nncore_cpu_ms": cpu * 1e3,
                "nncore_gpu_ms": gpu * 1e3, "gpu_speedup": cpu / gpu,

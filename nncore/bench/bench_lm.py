@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from nncore.bench import harness
+from nncore.bench.training_step import adam_step
 
 __all__ = ["V", "E", "H", "B", "T", "CASE", "init_lm_weights", "make_step", "lm_worker"]
 
@@ -70,41 +71,11 @@ def _model(lib: Any, state: dict) -> Any:
 
 
 def _nncore_step(state: dict, x: np.ndarray, y: np.ndarray, threads: int) -> Callable:
-    import nncore as nc
-
-    nc.set_num_threads(threads)
-    model = _model(nc, state)
-    model.load_state_dict(state)
-    opt = nc.optim.Adam(model.parameters(), lr=1e-3)
-    xt, yt = nc.from_numpy(x), y.reshape(-1)
-
-    def step() -> Any:
-        opt.zero_grad()
-        loss = nc.nn.functional.cross_entropy(model(xt), yt)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return step
+    return adam_step("nncore", lambda lib: _model(lib, state), state, x, y.reshape(-1), threads)
 
 
 def _torch_step(state: dict, x: np.ndarray, y: np.ndarray, threads: int) -> Callable:
-    import torch
-
-    torch.set_num_threads(threads)
-    model = _model(torch, state)
-    model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in state.items()})
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y.reshape(-1))
-
-    def step() -> Any:
-        opt.zero_grad(set_to_none=True)
-        loss = torch.nn.functional.cross_entropy(model(xt), yt)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return step
+    return adam_step("torch", lambda lib: _model(lib, state), state, x, y.reshape(-1), threads)
 
 
 def _numpy_step(state: dict, x: np.ndarray, y: np.ndarray, threads: int) -> Callable | None:

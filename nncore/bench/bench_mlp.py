@@ -19,6 +19,7 @@ from nncore.bench.numpy_baseline import (
     make_batch,
     train_step,
 )
+from nncore.bench.training_step import adam_step
 
 __all__ = ["BATCH", "compare_step_in_process", "make_step", "mlp_step_figures", "mlp_worker"]
 
@@ -32,48 +33,18 @@ def _numpy_step(state: dict, x: Any, y: Any, threads: int) -> Callable[[], Any]:
     return lambda: train_step(model, opt, x, y)
 
 
+def _mlp(lib: Any) -> Any:
+    nn = lib.nn
+    return nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(),
+                         nn.Linear(64, 10))
+
+
 def _nncore_step(state: dict, x: Any, y: Any, threads: int) -> Callable[[], Any]:
-    import nncore as nc
-
-    nc.set_num_threads(threads)
-    nn = nc.nn
-    model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(),
-                          nn.Linear(64, 10))
-    model.load_state_dict(state)
-    loss_fn = nn.CrossEntropyLoss()
-    opt = nc.optim.Adam(model.parameters(), lr=1e-3)
-    xt = nc.from_numpy(x)
-
-    def step() -> Any:
-        opt.zero_grad()
-        loss = loss_fn(model(xt), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return step
+    return adam_step("nncore", _mlp, state, x, y, threads)
 
 
 def _torch_step(state: dict, x: Any, y: Any, threads: int) -> Callable[[], Any]:
-    import torch
-
-    torch.set_num_threads(threads)
-    nn = torch.nn
-    model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(),
-                          nn.Linear(64, 10))
-    model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in state.items()})
-    loss_fn = nn.CrossEntropyLoss()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-
-    def step() -> Any:
-        opt.zero_grad(set_to_none=True)
-        loss = loss_fn(model(xt), yt)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return step
+    return adam_step("torch", _mlp, state, x, y, threads)
 
 
 _BUILDERS = {"nncore": _nncore_step, "numpy": _numpy_step, "torch": _torch_step}
