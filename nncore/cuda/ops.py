@@ -17,8 +17,6 @@ Importing this module without a CUDA build raises RuntimeError (see nncore.cuda)
 """
 from ._ops_base import (  # noqa: F401
     DeviceArray,
-    adam_step,
-    adam_step_multi,
     add,
     affine,
     axpby,
@@ -37,8 +35,6 @@ from ._ops_base import (  # noqa: F401
     mul,
     relu_backward,
     relu_forward,
-    sgd_step,
-    sgd_step_multi,
     sigmoid_backward,
     sigmoid_forward,
     sub,
@@ -59,6 +55,7 @@ from ._ops_layers import (  # noqa: F401
     maxpool2d_backward,
     maxpool2d_forward,
 )
+from ._ops_optim import adam_step, adam_step_multi, sgd_step, sgd_step_multi  # noqa: F401
 from ._ops_rnn import (  # noqa: F401
     LSTMCache,
     gru_backward,
