@@ -276,12 +276,15 @@ def _run_backward(tensors: Any, grad_tensors: Any, retain_graph: bool, inputs: A
             g = _device.ones(t.data.shape, t.data.dtype, t.data)
         else:
             g = g.data if isinstance(g, Tensor) else g
-            g = (np.array(_device.move(g, _device.CPU), dtype=t.dtype, copy=True)
-                 if isinstance(t.data, np.ndarray) or isinstance(g, np.ndarray) else g.copy())
+            if _device.is_device_array(g):   # a fresh array of t's dtype, on t's device
+                g = _device.astype(g.copy(), t.dtype) if t.is_cuda else \
+                    np.asarray(g.numpy(), t.dtype)
+            else:
+                g = np.array(g, dtype=t.dtype, copy=True)
             if tuple(g.shape) != t.shape:
-                raise RuntimeError(f"backward: gradient has shape {g.shape} but the tensor has "
-                                   f"shape {t.shape}")
-            g = _device.astype(_device.move(g, t.device), t.dtype)
+                raise RuntimeError(f"backward: gradient has shape {tuple(g.shape)} but the "
+                                   f"tensor has shape {t.shape}")
+            g = _device.move(g, t.device)
         if t._ctx is None:
             if only is None or id(t) in only:
                 _accumulate_leaf(t, g, owned)

@@ -90,6 +90,16 @@ def test_backward_on_non_scalar_needs_gradient():
         (x * 2.0).backward()
 
 
+def test_root_gradients_may_be_array_likes():
+    x = nncore.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    nncore.autograd.backward([x * 2.0], [[1.0, 2.0, 3.0]])       # a nested list per root
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 4.0, 6.0])
+    x.grad = None
+    (x * 2.0).backward(np.ones(3, np.float64))                  # cast to the root's dtype
+    assert x.grad.dtype == np.float32
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 2.0, 2.0])
+
+
 def test_backward_without_grad_raises():
     with pytest.raises(RuntimeError, match="does not require grad"):
         nncore.tensor([1.0]).sum().backward()
