@@ -307,8 +307,7 @@ class Tensor:
 
     def cuda(self, device: Any = None) -> Tensor:
         """This tensor on the GPU (needs the CUDA build; see docs/cuda.md)."""
-        return self.to("cuda" if device is None else _device.as_device(
-            device if not isinstance(device, int) else f"cuda:{device}"))
+        return self.to("cuda" if device is None else _device.as_device(device))
 
     def clone(self) -> Tensor:
         from .functional.elementwise import clone
@@ -318,16 +317,16 @@ class Tensor:
     def copy_(self, src: Any) -> Tensor:
         """Copy `src` (any device; broadcast on the host) into this tensor, in place."""
         src = src.data if isinstance(src, Tensor) else src
-        if isinstance(self.data, np.ndarray):
-            np.copyto(self.data, _device.move(src, _device.CPU) if _is_device_array(src)
-                      else src, casting="same_kind")
+        if self.is_cuda and _is_device_array(src) and tuple(src.shape) == self.shape:
+            self.data.copy_(_device.astype(src, self.dtype))       # device to device
             return self
-        if not _is_device_array(src) or tuple(src.shape) != self.shape:
+        host_src = src.numpy() if _is_device_array(src) else src
+        if isinstance(self.data, np.ndarray):
+            np.copyto(self.data, host_src, casting="same_kind")
+        else:                                                      # broadcast on the host
             host = np.empty(self.shape, self.dtype)
-            np.copyto(host, _device.move(src, _device.CPU) if _is_device_array(src) else src,
-                      casting="same_kind")
-            src = _device.move(host, self.device)
-        self.data.copy_(_device.astype(src, self.dtype))
+            np.copyto(host, host_src, casting="same_kind")
+            self.data.copy_(_device.move(host, self.device))
         return self
 
     def __repr__(self) -> str:

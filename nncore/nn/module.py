@@ -206,7 +206,7 @@ class Module:
 
     def cuda(self, device: Any = None) -> Module:
         """Move every parameter and buffer to the GPU (needs the CUDA build)."""
-        return self.to("cuda" if device is None else f"cuda:{int(device)}")
+        return self.to("cuda" if device is None else _device.as_device(device))
 
     def cpu(self) -> Module:
         """Move every parameter and buffer to host memory."""
