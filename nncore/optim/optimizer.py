@@ -52,10 +52,8 @@ def _grad_array(p: Tensor) -> Any:
 def fused_kernel(items: list, name: str) -> Any:
     """The fused multi-parameter kernel `name` (e.g. "adam_step_multi") for the device that
     `items` [(param, grad)] live on: nncore._kernels.optim or nncore.cuda.ops."""
-    if isinstance(items[0][0].data, np.ndarray):
-        return getattr(_k, name)
-    fn = getattr(_device.ops_for_device(), name, None)
-    if fn is None:
+    fn = getattr(_device.kernels(items[0][0].data, _k), name, None)
+    if fn is None:   # (every CPU optimizer has its kernel)
         raise NotImplementedError(f"{name.removesuffix('_step_multi')}: this optimizer has no "
                                   f"CUDA kernel yet; SGD, Adam and AdamW run on the GPU "
                                   f"(docs/cuda.md)")
