@@ -7,6 +7,7 @@ never touches it.
 """
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -99,10 +100,17 @@ def ops_for_device() -> Any:
     return ops
 
 
+def _ops() -> Any:
+    """nncore.cuda.ops for work on arrays already on the GPU: the module itself once imported
+    (a device array exists, so the device checks of ops_for_device have nothing to add on
+    this per-op path)."""
+    return sys.modules.get("nncore.cuda.ops") or ops_for_device()
+
+
 def kernels(array: Any, cpu_module: Any) -> Any:
     """The kernels for `array`'s device: `cpu_module` (an nncore._kernels module) for an
     ndarray, nncore.cuda.ops (the same function names and arguments) for a device array."""
-    return cpu_module if isinstance(array, np.ndarray) else ops_for_device()
+    return cpu_module if isinstance(array, np.ndarray) else _ops()
 
 
 def move(array: Any, target: device) -> Any:
@@ -125,21 +133,21 @@ def empty(shape: tuple, dtype: Any, like: Any) -> Any:
     """An uninitialised array on the device of `like`."""
     if isinstance(like, np.ndarray):
         return np.empty(shape, dtype)
-    return ops_for_device().DeviceArray(shape, dtype)
+    return _ops().DeviceArray(shape, dtype)
 
 
 def zeros(shape: tuple, dtype: Any, like: Any) -> Any:
     """Zeros on the device of `like`."""
     if isinstance(like, np.ndarray):
         return np.zeros(shape, dtype)
-    return ops_for_device().DeviceArray.zeros(shape, dtype)
+    return _ops().DeviceArray.zeros(shape, dtype)
 
 
 def ones(shape: tuple, dtype: Any, like: Any) -> Any:
     """Ones on the device of `like`."""
     if isinstance(like, np.ndarray):
         return np.ones(shape, dtype)
-    ops = ops_for_device()
+    ops = _ops()
     return ops.fill(ops.DeviceArray(shape, dtype), 1.0)
 
 
@@ -147,14 +155,14 @@ def add(a: Any, b: Any) -> Any:
     """a + b (same shape) on their device, out of place."""
     if isinstance(a, np.ndarray):
         return a + b
-    return ops_for_device().add(a, b)
+    return _ops().add(a, b)
 
 
 def sum_rows(a: Any) -> Any:
     """Column sums of a 2-D array (a bias gradient) on its device."""
     if isinstance(a, np.ndarray):
         return np.add.reduce(a, axis=0)
-    return ops_for_device().sum_rows(a)
+    return _ops().sum_rows(a)
 
 
 def astype(a: Any, dtype: Any) -> Any:
@@ -163,4 +171,4 @@ def astype(a: Any, dtype: Any) -> Any:
         return a.astype(dtype)
     if a.dtype == np.dtype(dtype):
         return a
-    return ops_for_device().cast(a, dtype)
+    return _ops().cast(a, dtype)
