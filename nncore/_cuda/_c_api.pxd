@@ -55,14 +55,14 @@ cdef extern from "nncore_cuda.h" nogil:
                                           const void *logits, const int64_t *target,
                                           int64_t N, int64_t C, int64_t ignore_index,
                                           double label_smoothing, int reduction,
-                                          int64_t *count, int64_t *bad_pos,
-                                          int64_t *bad_value)
+                                          int64_t host_count, int64_t *count,
+                                          int64_t *bad_pos, int64_t *bad_value)
     int nncore_cuda_cross_entropy_backward(int dtype, void *dlogits, const void *probs,
                                            const int64_t *target, const void *dloss,
                                            double scale, int64_t N, int64_t C,
                                            int64_t ignore_index, double label_smoothing,
-                                           int reduction, int64_t *bad_pos,
-                                           int64_t *bad_value)
+                                           int reduction, int64_t host_count,
+                                           int64_t *bad_pos, int64_t *bad_value)
     int nncore_cuda_conv2d_forward(int dtype, void *out, const void *inp, const void *weight,
                                    const void *bias, const nncore_cuda_conv_geom *g)
     int nncore_cuda_conv2d_backward(int dtype, void *dinp, void *dweight, void *dbias,
@@ -90,7 +90,7 @@ cdef extern from "nncore_cuda.h" nogil:
                                            const void *h_prev, int64_t B, int64_t H)
     int nncore_cuda_embedding_forward(int dtype, void *out, const int64_t *ids,
                                       const void *weight, int64_t N, int64_t V, int64_t D,
-                                      int64_t *bad_pos, int64_t *bad_value)
+                                      int host_checked, int64_t *bad_pos, int64_t *bad_value)
     int nncore_cuda_embedding_backward(int dtype, void *dweight, const void *dout,
                                        const int64_t *order, const int64_t *starts, int64_t V,
                                        int64_t D, int64_t padding_idx, int scale_by_freq)

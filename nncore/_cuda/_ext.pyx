@@ -311,22 +311,24 @@ def dropout(out, x, uint64_t seed, uint64_t thr, double scale, int64_t group) ->
 
 
 def cross_entropy_forward(probs, loss, logits, target, int64_t N, int64_t C,
-                          int64_t ignore_index, double label_smoothing, int reduction) -> int:
-    """Returns the number of non-ignored rows."""
+                          int64_t ignore_index, double label_smoothing, int reduction,
+                          int64_t host_count=-1) -> int:
+    """Returns the number of non-ignored rows. host_count >= 0: the targets were checked
+    on the host (and that many rows counted), so the device check and its sync are skipped."""
     cdef int64_t count = 0, bad_pos = -1, bad_value = 0
     _check(nncore_cuda_cross_entropy_forward(
         _code(logits), _p(probs), _p(loss), _p(logits), <const int64_t *>_p(target), N, C,
-        ignore_index, label_smoothing, reduction, &count, &bad_pos, &bad_value))
+        ignore_index, label_smoothing, reduction, host_count, &count, &bad_pos, &bad_value))
     return count
 
 
 def cross_entropy_backward(dlogits, probs, target, dloss, double scale, int64_t N, int64_t C,
                            int64_t ignore_index, double label_smoothing,
-                           int reduction) -> None:
+                           int reduction, int64_t host_count=-1) -> None:
     cdef int64_t bad_pos = -1, bad_value = 0
     _check(nncore_cuda_cross_entropy_backward(
         _code(probs), _p(dlogits), _p(probs), <const int64_t *>_p(target), _p(dloss), scale, N,
-        C, ignore_index, label_smoothing, reduction, &bad_pos, &bad_value))
+        C, ignore_index, label_smoothing, reduction, host_count, &bad_pos, &bad_value))
 
 
 cdef nncore_cuda_conv_geom _conv_geom(tuple g):
@@ -399,10 +401,12 @@ def gru_pointwise_backward(dgi, dgh, dh, dout, gates, gh, h_prev, int64_t B,
                                               _p(gates), _p(gh), _p(h_prev), B, H))
 
 
-def embedding_forward(out, ids, weight, int64_t N, int64_t V, int64_t D) -> None:
+def embedding_forward(out, ids, weight, int64_t N, int64_t V, int64_t D,
+                      bint host_checked=False) -> None:
     cdef int64_t bad_pos = -1, bad_value = 0
     _check(nncore_cuda_embedding_forward(_code(weight), _p(out), <const int64_t *>_p(ids),
-                                         _p(weight), N, V, D, &bad_pos, &bad_value))
+                                         _p(weight), N, V, D, host_checked, &bad_pos,
+                                         &bad_value))
 
 
 def embedding_backward(dweight, dout, order, starts, int64_t V, int64_t D,

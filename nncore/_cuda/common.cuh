@@ -95,7 +95,9 @@ __device__ __forceinline__ double nnc_block_sum(double v, double *shared) {
 }
 
 // Check int64 class/token indices against [0, C) (skipping ignore_index when has_ignore):
-// ERR_INDEX with the first bad position and its value, else *count = rows counted. (loss.cu)
+// ERR_INDEX with the first bad position and its value, else *count = rows counted. One device
+// sync. host_count >= 0 means the caller already checked the indices on the host and counted
+// host_count rows: nothing runs on the device. (loss.cu)
 int nnc_check_indices(const int64_t *idx, int64_t n, int64_t C, int has_ignore,
-                      int64_t ignore_index, int64_t *count, int64_t *bad_pos,
-                      int64_t *bad_value, const char *what);
+                      int64_t ignore_index, int64_t host_count, int64_t *count,
+                      int64_t *bad_pos, int64_t *bad_value, const char *what);

@@ -36,11 +36,13 @@ __global__ void grad_kernel(T *dweight, const T *dout, const int64_t *order,
 
 extern "C" int nncore_cuda_embedding_forward(int dtype, void *out, const int64_t *ids,
                                              const void *weight, int64_t N, int64_t V,
-                                             int64_t D, int64_t *bad_pos, int64_t *bad_value) {
+                                             int64_t D, int host_checked, int64_t *bad_pos,
+                                             int64_t *bad_value) {
     int64_t count = 0;
     if (N < 0 || V < 0 || D < 0)
         return nnc_set_error(NNCORE_CUDA_ERR_VALUE, "embedding_forward: negative size");
-    NNC_TRY(nnc_check_indices(ids, N, V, 0, 0, &count, bad_pos, bad_value, "embedding: index"));
+    NNC_TRY(nnc_check_indices(ids, N, V, 0, 0, host_checked ? N : -1, &count, bad_pos,
+                              bad_value, "embedding: index"));
     if (N * D == 0) return NNCORE_CUDA_OK;
     return NNC_DISPATCH(dtype, "embedding_forward", [&](auto tag) {
         using T = decltype(tag);

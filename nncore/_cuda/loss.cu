@@ -102,11 +102,12 @@ __global__ void ce_backward_kernel(T *dlogits, const T *probs, const int64_t *ta
 }  // namespace
 
 int nnc_check_indices(const int64_t *idx, int64_t n, int64_t C, int has_ignore,
-                      int64_t ignore_index, int64_t *count, int64_t *bad_pos,
-                      int64_t *bad_value, const char *what) {
-    *count = 0;
+                      int64_t ignore_index, int64_t host_count, int64_t *count,
+                      int64_t *bad_pos, int64_t *bad_value, const char *what) {
+    *count = host_count >= 0 ? host_count : 0;
     *bad_pos = -1;
     *bad_value = 0;
+    if (host_count >= 0) return NNCORE_CUDA_OK;
     if (n <= 0) return NNCORE_CUDA_OK;
     unsigned long long init[2] = {ULLONG_MAX, 0}, state[2];
     void *dev = nullptr;
@@ -134,13 +135,13 @@ extern "C" int nncore_cuda_cross_entropy_forward(int dtype, void *probs, void *l
                                                  const void *logits, const int64_t *target,
                                                  int64_t N, int64_t C, int64_t ignore_index,
                                                  double label_smoothing, int reduction,
-                                                 int64_t *count, int64_t *bad_pos,
-                                                 int64_t *bad_value) {
+                                                 int64_t host_count, int64_t *count,
+                                                 int64_t *bad_pos, int64_t *bad_value) {
     if (C <= 0 || N < 0)
         return nnc_set_error(NNCORE_CUDA_ERR_VALUE, "cross_entropy: bad shape (%lld, %lld)",
                              (long long)N, (long long)C);
-    NNC_TRY(nnc_check_indices(target, N, C, 1, ignore_index, count, bad_pos, bad_value,
-                              "cross_entropy: target"));
+    NNC_TRY(nnc_check_indices(target, N, C, 1, ignore_index, host_count, count, bad_pos,
+                              bad_value, "cross_entropy: target"));
     const int none = reduction == NNCORE_CUDA_RED_NONE;
     const double scale = reduction == NNCORE_CUDA_RED_MEAN
                              ? (*count > 0 ? 1.0 / (double)*count : NAN) : 1.0;
@@ -174,14 +175,14 @@ extern "C" int nncore_cuda_cross_entropy_backward(int dtype, void *dlogits, cons
                                                   const int64_t *target, const void *dloss,
                                                   double scale, int64_t N, int64_t C,
                                                   int64_t ignore_index, double label_smoothing,
-                                                  int reduction, int64_t *bad_pos,
-                                                  int64_t *bad_value) {
+                                                  int reduction, int64_t host_count,
+                                                  int64_t *bad_pos, int64_t *bad_value) {
     int64_t count = 0;
     if (C <= 0 || N < 0)
         return nnc_set_error(NNCORE_CUDA_ERR_VALUE, "cross_entropy: bad shape (%lld, %lld)",
                              (long long)N, (long long)C);
-    NNC_TRY(nnc_check_indices(target, N, C, 1, ignore_index, &count, bad_pos, bad_value,
-                              "cross_entropy: target"));
+    NNC_TRY(nnc_check_indices(target, N, C, 1, ignore_index, host_count, &count, bad_pos,
+                              bad_value, "cross_entropy: target"));
     if (reduction == NNCORE_CUDA_RED_MEAN) scale = count > 0 ? scale / (double)count : NAN;
     if (N == 0) return NNCORE_CUDA_OK;
     return NNC_DISPATCH(dtype, "cross_entropy_backward", [&](auto tag) {

@@ -106,21 +106,24 @@ int nncore_cuda_dropout(int dtype, void *out, const void *x, int64_t n, uint64_t
 /* ---------------------------------------------------------- cross-entropy (loss.cu) */
 enum { NNCORE_CUDA_RED_NONE = 0, NNCORE_CUDA_RED_MEAN = 1, NNCORE_CUDA_RED_SUM = 2 };
 /* probs (N, C) = softmax(logits); loss_rows (N,) when reduction == NONE, else loss (0-d).
- * Targets are checked first: on a target neither ignore_index nor in [0, C) nothing is
- * computed, *bad_pos is its row and *bad_value its value, and ERR_INDEX is returned.
- * *count receives the number of non-ignored rows. */
+ * Targets are checked first (one device sync): on a target neither ignore_index nor in
+ * [0, C) nothing is computed, *bad_pos is its row and *bad_value its value, and ERR_INDEX is
+ * returned. *count receives the number of non-ignored rows. host_count >= 0 says the caller
+ * checked the targets on the host and counted host_count non-ignored rows: no check, no sync. */
 int nncore_cuda_cross_entropy_forward(int dtype, void *probs, void *loss, const void *logits,
                                       const int64_t *target, int64_t N, int64_t C,
                                       int64_t ignore_index, double label_smoothing,
-                                      int reduction, int64_t *count, int64_t *bad_pos,
-                                      int64_t *bad_value);
+                                      int reduction, int64_t host_count, int64_t *count,
+                                      int64_t *bad_pos, int64_t *bad_value);
 /* dlogits (N, C) = g_i (probs - (1-eps) onehot - eps/C), 0 on ignored rows.
  * g_i = scale * (dloss == NULL ? 1 : reduction == NONE ? dloss[i] : dloss[0]) / d, where d
- * is the non-ignored row count for MEAN (nan when 0) and 1 otherwise. */
+ * is the non-ignored row count for MEAN (nan when 0) and 1 otherwise. Targets and
+ * host_count as in the forward. */
 int nncore_cuda_cross_entropy_backward(int dtype, void *dlogits, const void *probs,
                                        const int64_t *target, const void *dloss, double scale,
                                        int64_t N, int64_t C, int64_t ignore_index,
-                                       double label_smoothing, int reduction, int64_t *bad_pos,
+                                       double label_smoothing, int reduction,
+                                       int64_t host_count, int64_t *bad_pos,
                                        int64_t *bad_value);
 
 /* ------------------------------------------------------------------------ conv (conv.cu) */
@@ -174,10 +177,11 @@ int nncore_cuda_gru_pointwise_backward(int dtype, void *dgi, void *dgh, void *dh
                                        const void *h_prev, int64_t B, int64_t H);
 
 /* ------------------------------------------------------------- embedding (embedding.cu) */
-/* out (N, D) = weight[ids]; ids checked against [0, V) first (ERR_INDEX, as cross-entropy). */
+/* out (N, D) = weight[ids]; ids checked against [0, V) first (ERR_INDEX, as cross-entropy;
+ * one device sync) unless host_checked says the caller checked them on the host. */
 int nncore_cuda_embedding_forward(int dtype, void *out, const int64_t *ids, const void *weight,
-                                  int64_t N, int64_t V, int64_t D, int64_t *bad_pos,
-                                  int64_t *bad_value);
+                                  int64_t N, int64_t V, int64_t D, int host_checked,
+                                  int64_t *bad_pos, int64_t *bad_value);
 /* dweight (V, D): row v = sum of dout[order[j]] for j in [starts[v], starts[v+1]), in that
  * order (the caller groups the ids with a stable sort, so the result is deterministic);
  * row padding_idx (>= 0) is zero; scale_by_freq divides each row by its count. */

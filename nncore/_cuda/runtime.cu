@@ -184,7 +184,10 @@ extern "C" void nncore_cuda_reset_peak(void) {
 // -------------------------------------------------------------------------------- copies
 extern "C" int nncore_cuda_copy_h2d(void *dst, const void *src, size_t nbytes) {
     if (nbytes == 0) return NNCORE_CUDA_OK;
-    NNC_CHECK(cudaMemcpy(dst, src, nbytes, cudaMemcpyHostToDevice));
+    // Async on the default stream: it keeps stream order, and from pageable memory it returns
+    // once the source is staged, without the stream sync that cudaMemcpy does first (so the
+    // host keeps queueing work while earlier kernels run).
+    NNC_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyHostToDevice, 0));
     return NNCORE_CUDA_OK;
 }
 

@@ -33,18 +33,47 @@ def _dev(x, name: str, ndim: int | None = None, dtype=None) -> DeviceArray:
     return x
 
 
+def _host_index(x: np.ndarray, name: str) -> np.ndarray:
+    if x.dtype.kind not in "iu":
+        raise TypeError(f"{name}: expected an integer array, got dtype {x.dtype}")
+    return np.ascontiguousarray(x, dtype=np.int64)
+
+
 def _index(x, name: str, ndim: int = 1) -> DeviceArray:
     """Class/token indices as an int64 DeviceArray (NumPy integer arrays are uploaded)."""
     if isinstance(x, np.ndarray):
-        if x.dtype.kind not in "iu":
-            raise TypeError(f"{name}: expected an integer array, got dtype {x.dtype}")
-        x = DeviceArray.from_numpy(np.ascontiguousarray(x, dtype=np.int64))
+        x = DeviceArray.from_numpy(_host_index(x, name))
     if not isinstance(x, DeviceArray) or x.dtype != np.int64:
         raise TypeError(f"{name}: expected an int64 DeviceArray or an integer ndarray, got "
                         f"{getattr(x, 'dtype', type(x).__name__)}")
     if x.ndim != ndim:
         raise ValueError(f"{name}: expected a {ndim}-D array, got shape {x.shape}")
     return x
+
+
+def _checked_index(x, name: str, n: int, what: str,
+                   ignore_index: int | None = None) -> tuple[DeviceArray, int]:
+    """1-D indices as an int64 DeviceArray, and how many are not `ignore_index`.
+
+    Indices on the host (NumPy) are checked against [0, n) here, before the upload, with the
+    same IndexError as the device check; the kernel then skips its check and the device sync
+    that reporting it needs. Indices already on the device give -1: the kernel checks them.
+    """
+    if not isinstance(x, np.ndarray):
+        return _index(x, name), -1
+    host = _host_index(x, name)
+    if host.ndim != 1:
+        raise ValueError(f"{name}: expected a 1-D array, got shape {host.shape}")
+    kept = None if ignore_index is None else host != ignore_index
+    bad = (host < 0) | (host >= n)
+    if kept is not None:
+        bad &= kept
+    if bad.any():
+        pos = int(np.argmax(bad))
+        raise IndexError(f"{what} {int(host[pos])} at position {pos} is out of range "
+                         f"[0, {n})")
+    count = host.size if kept is None else int(np.count_nonzero(kept))
+    return DeviceArray.from_numpy(host), count
 
 
 def _out(out, shape: tuple, dtype, fn: str) -> DeviceArray:
@@ -297,12 +326,12 @@ def _ce_options(reduction, label_smoothing, fn: str) -> tuple:
     return _REDUCTIONS[reduction], eps
 
 
-def _ce_target(target, N: int, C: int, fn: str) -> DeviceArray:
-    target = _index(target, "target")
-    if target.shape[0] != N:
-        raise ValueError(f"{fn}: target has {target.shape[0]} entries but there are {N} rows "
+def _ce_target(target, N: int, C: int, ignore_index: int, fn: str) -> tuple:
+    """(device target, host_count) for the kernels: see _checked_index."""
+    if getattr(target, "shape", (N,))[:1] != (N,):
+        raise ValueError(f"{fn}: target has shape {target.shape} but there are {N} rows "
                          f"(shape {(N, C)})")
-    return target
+    return _checked_index(target, "target", C, f"{fn}: target", ignore_index)
 
 
 def cross_entropy_forward(logits, target, reduction: str = "mean", ignore_index: int = -100,
@@ -317,10 +346,11 @@ def cross_entropy_forward(logits, target, reduction: str = "mean", ignore_index:
     N, C = logits.shape
     if C == 0:
         raise ValueError(f"{fn}: logits must have at least one class, got shape {logits.shape}")
-    target = _ce_target(target, N, C, fn)
+    target, host_count = _ce_target(target, N, C, ignore_index, fn)
     probs = _like(logits)
     loss = _like(logits, (N,) if red == 0 else ())
-    _ext.cross_entropy_forward(probs, loss, logits, target, N, C, ignore_index, eps, red)
+    _ext.cross_entropy_forward(probs, loss, logits, target, N, C, ignore_index, eps, red,
+                               host_count)
     return loss, probs
 
 
@@ -334,7 +364,7 @@ def cross_entropy_backward(dloss, probs, target, reduction: str = "mean",
     probs = _dev(probs, "probs", 2)
     red, eps = _ce_options(reduction, label_smoothing, fn)
     N, C = probs.shape
-    target = _ce_target(target, N, C, fn)
+    target, host_count = _ce_target(target, N, C, ignore_index, fn)
     scale = 1.0
     if isinstance(dloss, DeviceArray):
         dloss = _dev(dloss, "dloss", dtype=probs.dtype)
@@ -350,5 +380,5 @@ def cross_entropy_backward(dloss, probs, target, reduction: str = "mean",
         scale, dloss = float(dloss), None
     dlogits = _like(probs)
     _ext.cross_entropy_backward(dlogits, probs, target, dloss, scale, N, C, ignore_index, eps,
-                                red)
+                                red, host_count)
     return dlogits

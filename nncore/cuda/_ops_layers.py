@@ -14,9 +14,10 @@ from nncore._kernels.pool import _pool_geometry, _Shape
 
 from ._ops_base import (
     DeviceArray,
+    _checked_index,
     _dev,
     _ext,
-    _index,
+    _host_index,
     _like,
     _vector,
 )
@@ -147,12 +148,12 @@ def avgpool2d_backward(dout, input_shape, kernel_size, stride=None, padding=0,
 
 def embedding_forward(ids, weight) -> DeviceArray:
     """out (N, D) = weight[ids]; IndexError names the first id outside [0, V)."""
-    ids = _index(ids, "ids")
     weight = _dev(weight, "weight", 2)
     V, D = weight.shape
+    ids, host_count = _checked_index(ids, "ids", V, "embedding: index")
     N = ids.shape[0]
     out = _like(weight, (N, D))
-    _ext.embedding_forward(out, ids, weight, N, V, D)
+    _ext.embedding_forward(out, ids, weight, N, V, D, host_count >= 0)
     return out
 
 
@@ -168,7 +169,7 @@ def embedding_backward(dout, ids, num_embeddings: int, padding_idx: int | None =
     if V < 0:
         raise ValueError(f"embedding_backward: num_embeddings must be >= 0, got {V}")
     host_ids = ids.numpy() if isinstance(ids, DeviceArray) else np.asarray(ids)
-    host_ids = _index(host_ids, "ids").numpy() if host_ids.dtype != np.int64 else host_ids
+    host_ids = _host_index(host_ids, "ids")
     if host_ids.ndim != 1 or host_ids.shape[0] != N:
         raise ValueError(f"embedding_backward: dout has {N} rows (shape {dout.shape}) but there "
                          f"are {host_ids.shape} ids")

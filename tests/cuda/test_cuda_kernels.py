@@ -191,14 +191,24 @@ def test_cross_entropy(dtype, reduction, eps):
                                          -100, eps), want, dtype)
 
 
-def test_cross_entropy_all_ignored_and_bad_label():
+@pytest.mark.parametrize("where", ["host", "device"])   # checked by NumPy / by a kernel
+def test_cross_entropy_all_ignored_and_bad_label(where):
+    def labels(*v):
+        t = np.array(v, np.int64)
+        return t if where == "host" else D(t)
+
     logits = rand(4, 3)
-    loss, _ = ops.cross_entropy_forward(D(logits), np.full(4, -100))
+    loss, _ = ops.cross_entropy_forward(D(logits), labels(-100, -100, -100, -100))
     assert np.isnan(loss.numpy())
-    with pytest.raises(IndexError, match="target 3 at position 2"):
-        ops.cross_entropy_forward(D(logits), np.array([0, 1, 3, 0]))
-    with pytest.raises(IndexError, match="-5"):
-        ops.cross_entropy_backward(1.0, D(logits), np.array([0, -5, 1, 0]))
+    loss, _ = ops.cross_entropy_forward(D(logits), labels(0, -100, 2, -100), "sum")
+    close(loss, KL.cross_entropy_forward(logits, np.array([0, -100, 2, -100]), "sum")[0])
+    with pytest.raises(IndexError, match=r"cross_entropy: target 3 at position 2 is out of "
+                                         r"range \[0, 3\)"):
+        ops.cross_entropy_forward(D(logits), labels(0, 1, 3, 0))
+    with pytest.raises(IndexError, match="target -5 at position 1"):
+        ops.cross_entropy_backward(1.0, D(logits), labels(0, -5, 1, 0))
+    with pytest.raises(ValueError, match="target has shape"):
+        ops.cross_entropy_forward(D(logits), labels(0, 1, 2))
 
 
 # ------------------------------------------------------------------------------- conv
@@ -308,18 +318,21 @@ def test_embedding(dtype, pad, freq):
     V, Dm, N = 11, 7, 53
     w = rand(V, Dm, dtype=dtype)
     ids = RNG.integers(0, V, N)
-    close(ops.embedding_forward(D(ids.astype(np.int64)), D(w)), KE.embedding_forward(ids, w),
-          dtype, tol=0)
+    want = KE.embedding_forward(ids, w)
+    close(ops.embedding_forward(D(ids.astype(np.int64)), D(w)), want, dtype, tol=0)
+    close(ops.embedding_forward(ids.astype(np.int32), D(w)), want, dtype, tol=0)  # host ids
     dout = rand(N, Dm, dtype=dtype)
     want = KE.embedding_backward(dout, ids, V, pad, freq)
     got = ops.embedding_backward(D(dout), ids, V, pad, freq)
     np.testing.assert_array_equal(got.numpy(), want)          # same order: same bits
 
 
-def test_embedding_bad_ids():
+@pytest.mark.parametrize("where", ["host", "device"])
+def test_embedding_bad_ids(where):
     w = D(rand(5, 3))
-    with pytest.raises(IndexError, match="index 5 at position 1"):
-        ops.embedding_forward(np.array([0, 5, 1]), w)
+    ids = np.array([0, 5, 1])
+    with pytest.raises(IndexError, match=r"embedding: index 5 at position 1 is out of range"):
+        ops.embedding_forward(ids if where == "host" else D(ids), w)
     with pytest.raises(IndexError, match="-1"):
         ops.embedding_backward(D(rand(2, 3)), np.array([0, -1]), 5)
 
