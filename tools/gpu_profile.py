@@ -5,7 +5,8 @@ nncore.bench.bench_cuda it prints
 1. the kernels on the GPU, from torch.profiler (CUPTI sees every kernel of the process,
    nncore's included), when torch with CUDA is installed: total and mean time per kernel;
 2. every call into the CUDA extension (nncore._cuda._ext), timed with a synchronize before and
-   after: launch cost plus kernel time, per function, and how many calls a step makes.
+   after: launch cost plus kernel time, per function, and how many calls a step makes;
+3. the host's Python time per function (cProfile).
 
     python tools/gpu_profile.py [--steps 20] [--cases lenet64,lenet256,lm]
 """
@@ -59,22 +60,44 @@ def _torch_kernels(step, steps: int) -> None:
     print(f"  (no kernel table: {err})")
 
 
+_QUERIES = {"synchronize", "device_count", "device_count_error", "device_name", "set_device",
+            "runtime_version", "empty_cache", "memory_stats", "reset_peak_memory_stats"}
+
+
+def _python_profile(step, steps: int) -> None:
+    import cProfile
+    import pstats
+
+    import nncore.cuda as cuda
+
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(steps):
+        step()
+    cuda.synchronize()
+    prof.disable()
+    print(f"  host Python, {steps} steps, top functions by own time:")
+    pstats.Stats(prof).sort_stats("tottime").print_stats(18)
+
+
 def _ext_calls(step, steps: int) -> None:
     import nncore.cuda as cuda
     from nncore._cuda import _ext
 
     stats = collections.defaultdict(lambda: [0, 0.0])
     originals = {}
+    sync = _ext.synchronize
     for name in dir(_ext):
         fn = getattr(_ext, name)
-        if name.startswith("_") or not callable(fn) or isinstance(fn, type):
+        if (name.startswith("_") or name in _QUERIES or not callable(fn)
+                or isinstance(fn, type)):
             continue
 
         def timed(*a, _fn=fn, _name=name, **k):
-            cuda.synchronize()
+            sync()
             t0 = time.perf_counter()
             out = _fn(*a, **k)
-            cuda.synchronize()
+            sync()
             s = stats[_name]
             s[0] += 1
             s[1] += time.perf_counter() - t0
@@ -121,6 +144,7 @@ def main() -> None:
         print(f"== {case}: {(time.perf_counter() - t0) / args.steps * 1e3:.3f} ms/step")
         _torch_kernels(step, args.steps)
         _ext_calls(step, args.steps)
+        _python_profile(step, args.steps)
 
 
 if __name__ == "__main__":
