@@ -35,10 +35,10 @@ cdef extern from "rnn_pointwise.h" nogil:
                                 Py_ssize_t H, int level)
     void nncore_gru_bwd_row_f32(float *dgi, float *dgh, float *dh, const float *dout,
                                 const float *g, const float *gh, const float *h_prev,
-                                Py_ssize_t H)
+                                Py_ssize_t H, int level)
     void nncore_gru_bwd_row_f64(double *dgi, double *dgh, double *dh, const double *dout,
                                 const double *g, const double *gh, const double *h_prev,
-                                Py_ssize_t H)
+                                Py_ssize_t H, int level)
 
 include "rnn_common.pxi"
 
@@ -53,11 +53,11 @@ cdef inline void _fwd_row(floating *g, const floating *gh, const floating *h_pre
 
 cdef inline void _bwd_row(floating *dgi, floating *dgh, floating *dh, const floating *dout,
                           const floating *g, const floating *gh, const floating *h_prev,
-                          Py_ssize_t H) noexcept nogil:
+                          Py_ssize_t H, int level) noexcept nogil:
     if floating is float:
-        nncore_gru_bwd_row_f32(dgi, dgh, dh, dout, g, gh, h_prev, H)
+        nncore_gru_bwd_row_f32(dgi, dgh, dh, dout, g, gh, h_prev, H, level)
     else:
-        nncore_gru_bwd_row_f64(dgi, dgh, dh, dout, g, gh, h_prev, H)
+        nncore_gru_bwd_row_f64(dgi, dgh, dh, dout, g, gh, h_prev, H, level)
 
 
 cdef void gru_forward_seq(floating *hs,                # OUT (T+1, B, H); hs[0] = h0 on entry
@@ -105,7 +105,7 @@ cdef void gru_backward_seq(floating *dx,               # OUT (T, B, I) or NULL
                            const floating *w_ih,       # IN (G, I)
                            const floating *w_hh,       # IN (G, H)
                            Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
-                           int nt) noexcept nogil:
+                           int nt, int level) noexcept nogil:
     cdef Py_ssize_t G = 3 * H, BH = B * H, t, b, o
     cdef int row_nt = nt if B * H >= ROWS_PARALLEL_MIN else 1
     for t in range(T - 1, -1, -1):
@@ -113,12 +113,12 @@ cdef void gru_backward_seq(floating *dx,               # OUT (T, B, I) or NULL
             for b in prange(B, schedule='static', num_threads=row_nt):
                 o = (t * B + b) * G
                 _bwd_row(dgi + o, dgh + o, dh + b * H, dout + t * BH + b * H, gates + o,
-                         ghs + o, hs + t * BH + b * H, H)
+                         ghs + o, hs + t * BH + b * H, H, level)
         else:
             for b in range(B):
                 o = (t * B + b) * G
                 _bwd_row(dgi + o, dgh + o, dh + b * H, dout + t * BH + b * H, gates + o,
-                         ghs + o, hs + t * BH + b * H, H)
+                         ghs + o, hs + t * BH + b * H, H, level)
         _gemm(False, False, B, H, G, dgh + t * B * G, G, w_hh, H, 1, dh, H, NULL, nt)
     if dw_ih != NULL:
         _gemm(True, False, G, I, T * B, dgi, G, x, I, 0, dw_ih, I, NULL, nt)
@@ -248,10 +248,11 @@ def _backward_f32(float[:, :, ::1] dx, float[:, ::1] dh, float[:, ::1] dw_ih,
     cdef float *dwh = &dw_hh[0, 0] if dw_hh is not None else NULL
     cdef float *dbi = &db_ih[0] if db_ih is not None else NULL
     cdef float *dbh = &db_hh[0] if db_hh is not None else NULL
+    cdef int level = nncore_simd_level()
     with nogil:
         gru_backward_seq(dxp, &dh[0, 0], dwi, dwh, dbi, dbh, &dgi[0, 0, 0], &dgh[0, 0, 0],
                          &dout[0, 0, 0], &gates[0, 0, 0], &ghs[0, 0, 0], &hs[0, 0, 0],
-                         &x[0, 0, 0], &w_ih[0, 0], &w_hh[0, 0], T, B, I, H, nt)
+                         &x[0, 0, 0], &w_ih[0, 0], &w_hh[0, 0], T, B, I, H, nt, level)
 
 
 def _backward_f64(double[:, :, ::1] dx, double[:, ::1] dh, double[:, ::1] dw_ih,
@@ -266,10 +267,11 @@ def _backward_f64(double[:, :, ::1] dx, double[:, ::1] dh, double[:, ::1] dw_ih,
     cdef double *dwh = &dw_hh[0, 0] if dw_hh is not None else NULL
     cdef double *dbi = &db_ih[0] if db_ih is not None else NULL
     cdef double *dbh = &db_hh[0] if db_hh is not None else NULL
+    cdef int level = nncore_simd_level()
     with nogil:
         gru_backward_seq(dxp, &dh[0, 0], dwi, dwh, dbi, dbh, &dgi[0, 0, 0], &dgh[0, 0, 0],
                          &dout[0, 0, 0], &gates[0, 0, 0], &ghs[0, 0, 0], &hs[0, 0, 0],
-                         &x[0, 0, 0], &w_ih[0, 0], &w_hh[0, 0], T, B, I, H, nt)
+                         &x[0, 0, 0], &w_ih[0, 0], &w_hh[0, 0], T, B, I, H, nt, level)
 
 
 def gru_cell_forward(x, h, w_ih, w_hh, b_ih=None, b_hh=None):

@@ -48,12 +48,12 @@ cdef extern from "rnn_pointwise.h" nogil:
                              const float *dh, Py_ssize_t ld_dh, float *dc, const float *dout,
                              const float *gi, const float *gf, const float *gg,
                              const float *go, const float *c_prev, const float *tc,
-                             Py_ssize_t rows, Py_ssize_t n)
+                             Py_ssize_t rows, Py_ssize_t n, int level)
     void nncore_lstm_bwd_f64(double *di, double *df, double *dg, double *d_o, Py_ssize_t ld_dg,
                              const double *dh, Py_ssize_t ld_dh, double *dc,
                              const double *dout, const double *gi, const double *gf,
                              const double *gg, const double *go, const double *c_prev,
-                             const double *tc, Py_ssize_t rows, Py_ssize_t n)
+                             const double *tc, Py_ssize_t rows, Py_ssize_t n, int level)
 
 include "rnn_common.pxi"
 
@@ -82,7 +82,8 @@ cdef inline void _fwd_units(floating *gT, floating *cT, floating *tcT, floating 
 cdef inline void _bwd_units(floating *dgT, floating *dxh, floating *dcT, const floating *doutT,
                             const floating *gT, const floating *cT, const floating *tcT,
                             Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t t, Py_ssize_t T,
-                            Py_ssize_t B, Py_ssize_t I, Py_ssize_t H) noexcept nogil:
+                            Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
+                            int level) noexcept nogil:
     """Backward gate pass of hidden units [j0, j1) at step t over their B lanes."""
     cdef Py_ssize_t HB = H * B, TB = T * B, LX = (T + 1) * B, o = t * HB + j0 * B
     cdef floating *d = dgT + j0 * TB + t * B
@@ -92,11 +93,13 @@ cdef inline void _bwd_units(floating *dgT, floating *dxh, floating *dcT, const f
     if floating is float:
         nncore_lstm_bwd_f32(d, d + H * TB, d + 2 * H * TB, d + 3 * H * TB, TB,
                             dxh + (I + j0) * LX + (t + 1) * B, LX, dcT + j0 * B, doutT + o,
-                            g, g + HB, g + 2 * HB, g + 3 * HB, cT + o, tcT + o, j1 - j0, B)
+                            g, g + HB, g + 2 * HB, g + 3 * HB, cT + o, tcT + o, j1 - j0, B,
+                            level)
     else:
         nncore_lstm_bwd_f64(d, d + H * TB, d + 2 * H * TB, d + 3 * H * TB, TB,
                             dxh + (I + j0) * LX + (t + 1) * B, LX, dcT + j0 * B, doutT + o,
-                            g, g + HB, g + 2 * HB, g + 3 * HB, cT + o, tcT + o, j1 - j0, B)
+                            g, g + HB, g + 2 * HB, g + 3 * HB, cT + o, tcT + o, j1 - j0, B,
+                            level)
 
 
 cdef void lstm_forward_seq(floating *out,              # OUT (T, B, H) the layer output
@@ -132,7 +135,7 @@ cdef void lstm_backward_seq(floating *dxh,             # IN/OUT (I+H, (T+1) B), 
                             const floating *xh,        # IN cache (K1, (T+1) B)
                             const floating *w_cat,     # IN (G, K1), read transposed
                             Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
-                            bint need_dx, int nt) noexcept nogil:
+                            bint need_dx, int nt, int level) noexcept nogil:
     cdef Py_ssize_t G = 4 * H, K1 = I + H + 1, TB = T * B, LX = (T + 1) * B, t, p
     cdef int unit_nt = nt if B * H >= ROWS_PARALLEL_MIN else 1
     cdef Py_ssize_t chunk = (H + unit_nt - 1) // unit_nt
@@ -140,9 +143,9 @@ cdef void lstm_backward_seq(floating *dxh,             # IN/OUT (I+H, (T+1) B), 
         if unit_nt > 1:
             for p in prange(unit_nt, schedule='static', num_threads=unit_nt):
                 _bwd_units(dgT, dxh, dcT, doutT, gT, cT, tcT, p * chunk,
-                           min(H, (p + 1) * chunk), t, T, B, I, H)
+                           min(H, (p + 1) * chunk), t, T, B, I, H, level)
         else:
-            _bwd_units(dgT, dxh, dcT, doutT, gT, cT, tcT, 0, H, t, T, B, I, H)
+            _bwd_units(dgT, dxh, dcT, doutT, gT, cT, tcT, 0, H, t, T, B, I, H, level)
         # [dx_t ; dh_{t-1}] (I+H, B) = W_cat[:, :I+H]^T @ dgates_t, into block t of dxh
         if need_dx:
             _gemm(True, False, I + H, B, G, w_cat, K1, dgT + t * B, TB, 0, dxh + t * B, LX,
@@ -319,10 +322,11 @@ def _backward_f32(float[:, ::1] dxh, float[:, ::1] dcT, float[:, ::1] dgT, float
                   const float[:, ::1] w_cat,
                   Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, bint need_dx, int nt):
     cdef float *dw = &dw_cat[0, 0] if dw_cat is not None else NULL
+    cdef int level = nncore_simd_level()
     with nogil:
         lstm_backward_seq(&dxh[0, 0], &dcT[0, 0], &dgT[0, 0], dw, &doutT[0, 0, 0],
                           &gT[0, 0, 0], &cT[0, 0, 0], &tcT[0, 0, 0], &xh[0, 0], &w_cat[0, 0],
-                          T, B, I, H, need_dx, nt)
+                          T, B, I, H, need_dx, nt, level)
 
 
 def _backward_f64(double[:, ::1] dxh, double[:, ::1] dcT, double[:, ::1] dgT,
@@ -332,10 +336,11 @@ def _backward_f64(double[:, ::1] dxh, double[:, ::1] dcT, double[:, ::1] dgT,
                   const double[:, ::1] w_cat, Py_ssize_t T, Py_ssize_t B, Py_ssize_t I,
                   Py_ssize_t H, bint need_dx, int nt):
     cdef double *dw = &dw_cat[0, 0] if dw_cat is not None else NULL
+    cdef int level = nncore_simd_level()
     with nogil:
         lstm_backward_seq(&dxh[0, 0], &dcT[0, 0], &dgT[0, 0], dw, &doutT[0, 0, 0],
                           &gT[0, 0, 0], &cT[0, 0, 0], &tcT[0, 0, 0], &xh[0, 0], &w_cat[0, 0],
-                          T, B, I, H, need_dx, nt)
+                          T, B, I, H, need_dx, nt, level)
 
 
 def lstm_cell_forward(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):

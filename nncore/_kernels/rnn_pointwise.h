@@ -14,7 +14,7 @@
  *       c = f c_prev + i g; tc = tanh(c); h = o tc, also stored batch-major as
  *       hb[lane * ldhb + unit] (the layer output).
  *   nncore_lstm_bwd(di, df, dg, do, ld_dg, dh, ld_dh, dc, dout, gi, gf, gg, go, c_prev, tc,
- *                   rows, n)
+ *                   rows, n, level)
  *       the same (rows, n) blocks (di..do with row stride ld_dg, dh with ld_dh); with
  *       dH = dh + dout (gradient reaching h_t) and dC = dc + dH o (1 - tc^2): di..do =
  *       d(pre-activations); dc is updated in place to dC f (gradient reaching c_{t-1}).
@@ -22,14 +22,16 @@
  *       g (3H) holds x W_ih^T + b_ih on entry, gh (3H) = h_prev W_hh^T + b_hh.
  *       r = sigmoid(g_r + gh_r), z = sigmoid(g_z + gh_z), n = tanh(g_n + r gh_n) are written
  *       over g (the cache); h = n + z (h_prev - n) = (1 - z) n + z h_prev.
- *   nncore_gru_bwd_row(dgi, dgh, dh, dout, g, gh, h_prev, H)
+ *   nncore_gru_bwd_row(dgi, dgh, dh, dout, g, gh, h_prev, H, level)
  *       dH = dh + dout; dgi = d(x-side pre-activations), dgh = d(h-side pre-activations: r and z
  *       as dgi, n scaled by r); dh is updated in place to dH z (the direct path to h_{t-1};
  *       the caller adds dgh @ W_hh).
  *
- * The sigmoid/tanh passes use the AVX-512 / AVX2 bodies of activation_elementwise.h at the
- * given SIMD level; at the portable level they run the libm loops below (same formulas as
- * activation.pyx's portable path). The remaining arithmetic is plain C the compiler vectorises.
+ * Every pass takes the SIMD level last. The sigmoid/tanh calls use the AVX-512 / AVX2 bodies
+ * of activation_elementwise.h at that level; at the portable level they run the libm loops
+ * below (same formulas as activation.pyx's portable path). The remaining arithmetic is plain
+ * C, compiled once per level with that level's target attribute, so the compiler vectorises
+ * it at the level's width (the build alone would give SSE2).
  */
 #ifndef NNCORE_RNN_POINTWISE_H
 #define NNCORE_RNN_POINTWISE_H
@@ -37,7 +39,8 @@
 #include <stddef.h>
 #include "activation_elementwise.h"
 
-#define NNCORE_RNN_DEFINE(T, SFX, EXP, TANH, FABS, EW)                                       \
+/* The sigmoid/tanh helpers: the level's vector body of activation_elementwise.h, else libm. */
+#define NNCORE_RNN_ACT(T, SFX, EXP, TANH, FABS, EW)                                          \
 static inline void nncore_rnn_sigmoid_##SFX(T *y, const T *a, ptrdiff_t n, int level) {      \
     if (level > NNCORE_SIMD_PORTABLE && EW(NNCORE_EW_SIGMOID, y, a, NULL, n, level)) return;  \
     for (ptrdiff_t j = 0; j < n; j++) {                                                      \
@@ -49,10 +52,16 @@ static inline void nncore_rnn_sigmoid_##SFX(T *y, const T *a, ptrdiff_t n, int l
 static inline void nncore_rnn_tanh_##SFX(T *y, const T *a, ptrdiff_t n, int level) {         \
     if (level > NNCORE_SIMD_PORTABLE && EW(NNCORE_EW_TANH, y, a, NULL, n, level)) return;     \
     for (ptrdiff_t j = 0; j < n; j++) y[j] = TANH(a[j]);                                     \
-}                                                                                            \
-static void nncore_lstm_fwd_##SFX(T *gi, T *gf, T *gg, T *go, const T *c_prev, T *c, T *tc,  \
-                                  T *h, ptrdiff_t ldh, T *hb, ptrdiff_t ldhb, ptrdiff_t rows, \
-                                  ptrdiff_t n, int level) {                                  \
+}
+
+/* The passes, once per instruction set: ISA names the copy, ATTR is its GCC target attribute.
+ * The arithmetic between the sigmoid/tanh calls is plain C that the compiler vectorises at
+ * the width ATTR allows (the build itself targets baseline x86-64, i.e. SSE2). */
+#define NNCORE_RNN_PASSES(T, SFX, ISA, ATTR)                                                 \
+ATTR static void nncore_lstm_fwd_##SFX##_##ISA(T *gi, T *gf, T *gg, T *go, const T *c_prev,  \
+                                               T *c, T *tc, T *h, ptrdiff_t ldh, T *hb,      \
+                                               ptrdiff_t ldhb, ptrdiff_t rows, ptrdiff_t n,  \
+                                               int level) {                                  \
     const ptrdiff_t m = rows * n;                                                            \
     nncore_rnn_sigmoid_##SFX(gi, gi, m, level);                                              \
     nncore_rnn_sigmoid_##SFX(gf, gf, m, level);                                              \
@@ -60,39 +69,38 @@ static void nncore_lstm_fwd_##SFX(T *gi, T *gf, T *gg, T *go, const T *c_prev, T
     nncore_rnn_sigmoid_##SFX(go, go, m, level);                                              \
     for (ptrdiff_t k = 0; k < m; k++) c[k] = gf[k] * c_prev[k] + gi[k] * gg[k];              \
     nncore_rnn_tanh_##SFX(tc, c, m, level);                                                  \
-    for (ptrdiff_t r = 0; r < rows; r++)                                                     \
-        for (ptrdiff_t j = 0; j < n; j++) {                                                  \
-            const T v = go[r * n + j] * tc[r * n + j];                                       \
-            h[r * ldh + j] = v;                                                              \
-            hb[j * ldhb + r] = v;                                                            \
-        }                                                                                    \
+    for (ptrdiff_t r = 0; r < rows; r++) {                                                   \
+        T *h_r = h + r * ldh;                                                                \
+        for (ptrdiff_t j = 0; j < n; j++) h_r[j] = go[r * n + j] * tc[r * n + j];            \
+        for (ptrdiff_t j = 0; j < n; j++) hb[j * ldhb + r] = h_r[j];                         \
+    }                                                                                        \
 }                                                                                            \
-static void nncore_lstm_bwd_##SFX(T *restrict di, T *restrict df, T *restrict dgg,           \
-                                  T *restrict dO, ptrdiff_t ld_dg, const T *restrict dh,     \
-                                  ptrdiff_t ld_dh, T *restrict dc, const T *restrict dout,   \
-                                  const T *restrict gi, const T *restrict gf,                \
-                                  const T *restrict gg, const T *restrict go,                \
-                                  const T *restrict c_prev, const T *restrict tc,            \
-                                  ptrdiff_t rows, ptrdiff_t n) {                             \
+ATTR static void nncore_lstm_bwd_##SFX##_##ISA(                                              \
+        T *restrict di, T *restrict df, T *restrict dgg, T *restrict dO, ptrdiff_t ld_dg,    \
+        const T *restrict dh, ptrdiff_t ld_dh, T *restrict dc, const T *restrict dout,       \
+        const T *restrict gi, const T *restrict gf, const T *restrict gg,                    \
+        const T *restrict go, const T *restrict c_prev, const T *restrict tc,                \
+        ptrdiff_t rows, ptrdiff_t n) {                                                       \
     for (ptrdiff_t r = 0; r < rows; r++) {                                                   \
         T *di_r = di + r * ld_dg, *df_r = df + r * ld_dg, *dg_r = dgg + r * ld_dg;           \
-        T *do_r = dO + r * ld_dg;                                                            \
-        const T *dh_r = dh + r * ld_dh;                                                      \
+        T *do_r = dO + r * ld_dg, *dc_r = dc + r * n;                                        \
+        const T *dh_r = dh + r * ld_dh, *dout_r = dout + r * n, *i_r = gi + r * n;           \
+        const T *f_r = gf + r * n, *g_r = gg + r * n, *o_r = go + r * n;                     \
+        const T *cp_r = c_prev + r * n, *t_r = tc + r * n;                                   \
         for (ptrdiff_t j = 0; j < n; j++) {                                                  \
-            const ptrdiff_t k = r * n + j;                                                   \
-            T i = gi[k], f = gf[k], gv = gg[k], o = go[k], t = tc[k];                        \
-            T dH = dh_r[j] + dout[k];                                                        \
-            T dC = dc[k] + dH * o * ((T)1 - t * t);                                          \
+            T i = i_r[j], f = f_r[j], gv = g_r[j], o = o_r[j], t = t_r[j];                   \
+            T dH = dh_r[j] + dout_r[j];                                                      \
+            T dC = dc_r[j] + dH * o * ((T)1 - t * t);                                        \
             di_r[j] = dC * gv * (i * ((T)1 - i));                                            \
-            df_r[j] = dC * c_prev[k] * (f * ((T)1 - f));                                     \
+            df_r[j] = dC * cp_r[j] * (f * ((T)1 - f));                                       \
             dg_r[j] = dC * i * ((T)1 - gv * gv);                                             \
             do_r[j] = dH * t * (o * ((T)1 - o));                                             \
-            dc[k] = dC * f;                                                                  \
+            dc_r[j] = dC * f;                                                                \
         }                                                                                    \
     }                                                                                        \
 }                                                                                            \
-static void nncore_gru_fwd_row_##SFX(T *g, const T *gh, const T *h_prev, T *h, ptrdiff_t H,  \
-                                     int level) {                                            \
+ATTR static void nncore_gru_fwd_row_##SFX##_##ISA(T *g, const T *gh, const T *h_prev, T *h,  \
+                                                  ptrdiff_t H, int level) {                  \
     for (ptrdiff_t j = 0; j < 2 * H; j++) g[j] += gh[j];                                     \
     nncore_rnn_sigmoid_##SFX(g, g, 2 * H, level);                                            \
     const T *r = g, *z = g + H, *ghn = gh + 2 * H;                                           \
@@ -101,10 +109,9 @@ static void nncore_gru_fwd_row_##SFX(T *g, const T *gh, const T *h_prev, T *h, p
     nncore_rnn_tanh_##SFX(n, n, H, level);                                                   \
     for (ptrdiff_t j = 0; j < H; j++) h[j] = n[j] + z[j] * (h_prev[j] - n[j]);               \
 }                                                                                            \
-static void nncore_gru_bwd_row_##SFX(T *restrict dgi, T *restrict dgh, T *restrict dh,       \
-                                     const T *restrict dout, const T *restrict g,            \
-                                     const T *restrict gh, const T *restrict h_prev,         \
-                                     ptrdiff_t H) {                                          \
+ATTR static void nncore_gru_bwd_row_##SFX##_##ISA(                                           \
+        T *restrict dgi, T *restrict dgh, T *restrict dh, const T *restrict dout,            \
+        const T *restrict g, const T *restrict gh, const T *restrict h_prev, ptrdiff_t H) {  \
     const T *r = g, *z = g + H, *n = g + 2 * H, *ghn = gh + 2 * H;                           \
     for (ptrdiff_t j = 0; j < H; j++) {                                                      \
         T rv = r[j], zv = z[j], nv = n[j];                                                   \
@@ -122,7 +129,56 @@ static void nncore_gru_bwd_row_##SFX(T *restrict dgi, T *restrict dgh, T *restri
     }                                                                                        \
 }
 
-NNCORE_RNN_DEFINE(float, f32, expf, tanhf, fabsf, nncore_ew_f32)
-NNCORE_RNN_DEFINE(double, f64, exp, tanh, fabs, nncore_ew_f64)
-#undef NNCORE_RNN_DEFINE
+/* The entry points: the copy for `level` (on x86; elsewhere only the portable one exists). */
+#if NNCORE_X86
+#define NNCORE_RNN_PICK(level, fn, args)                                                     \
+    if ((level) >= NNCORE_SIMD_AVX512) fn##_avx512 args;                                     \
+    else if ((level) >= NNCORE_SIMD_AVX2) fn##_avx2 args;                                    \
+    else fn##_portable args
+#else
+#define NNCORE_RNN_PICK(level, fn, args) fn##_portable args
+#endif
+#define NNCORE_RNN_ENTRIES(T, SFX)                                                           \
+static void nncore_lstm_fwd_##SFX(T *gi, T *gf, T *gg, T *go, const T *c_prev, T *c, T *tc,  \
+                                  T *h, ptrdiff_t ldh, T *hb, ptrdiff_t ldhb, ptrdiff_t rows, \
+                                  ptrdiff_t n, int level) {                                  \
+    NNCORE_RNN_PICK(level, nncore_lstm_fwd_##SFX,                                            \
+                    (gi, gf, gg, go, c_prev, c, tc, h, ldh, hb, ldhb, rows, n, level));      \
+}                                                                                            \
+static void nncore_lstm_bwd_##SFX(T *di, T *df, T *dgg, T *dO, ptrdiff_t ld_dg, const T *dh, \
+                                  ptrdiff_t ld_dh, T *dc, const T *dout, const T *gi,        \
+                                  const T *gf, const T *gg, const T *go, const T *c_prev,    \
+                                  const T *tc, ptrdiff_t rows, ptrdiff_t n, int level) {     \
+    NNCORE_RNN_PICK(level, nncore_lstm_bwd_##SFX,                                            \
+                    (di, df, dgg, dO, ld_dg, dh, ld_dh, dc, dout, gi, gf, gg, go, c_prev,    \
+                     tc, rows, n));                                                          \
+}                                                                                            \
+static void nncore_gru_fwd_row_##SFX(T *g, const T *gh, const T *h_prev, T *h, ptrdiff_t H,  \
+                                     int level) {                                            \
+    NNCORE_RNN_PICK(level, nncore_gru_fwd_row_##SFX, (g, gh, h_prev, h, H, level));          \
+}                                                                                            \
+static void nncore_gru_bwd_row_##SFX(T *dgi, T *dgh, T *dh, const T *dout, const T *g,       \
+                                     const T *gh, const T *h_prev, ptrdiff_t H, int level) { \
+    NNCORE_RNN_PICK(level, nncore_gru_bwd_row_##SFX, (dgi, dgh, dh, dout, g, gh, h_prev, H)); \
+}
+
+#define NNCORE_RNN_ATTR_PORTABLE
+NNCORE_RNN_ACT(float, f32, expf, tanhf, fabsf, nncore_ew_f32)
+NNCORE_RNN_ACT(double, f64, exp, tanh, fabs, nncore_ew_f64)
+NNCORE_RNN_PASSES(float, f32, portable, NNCORE_RNN_ATTR_PORTABLE)
+NNCORE_RNN_PASSES(double, f64, portable, NNCORE_RNN_ATTR_PORTABLE)
+#if NNCORE_X86
+#define NNCORE_RNN_ATTR_AVX2 __attribute__((target("avx2,fma")))
+#define NNCORE_RNN_ATTR_AVX512 __attribute__((target("avx512f,fma")))
+NNCORE_RNN_PASSES(float, f32, avx2, NNCORE_RNN_ATTR_AVX2)
+NNCORE_RNN_PASSES(double, f64, avx2, NNCORE_RNN_ATTR_AVX2)
+NNCORE_RNN_PASSES(float, f32, avx512, NNCORE_RNN_ATTR_AVX512)
+NNCORE_RNN_PASSES(double, f64, avx512, NNCORE_RNN_ATTR_AVX512)
+#endif
+NNCORE_RNN_ENTRIES(float, f32)
+NNCORE_RNN_ENTRIES(double, f64)
+#undef NNCORE_RNN_ACT
+#undef NNCORE_RNN_PASSES
+#undef NNCORE_RNN_ENTRIES
+#undef NNCORE_RNN_PICK
 #endif
