@@ -72,7 +72,13 @@ ATTR static void nncore_lstm_fwd_##SFX##_##ISA(T *gi, T *gf, T *gg, T *go, const
     for (ptrdiff_t r = 0; r < rows; r++) {                                                   \
         T *h_r = h + r * ldh;                                                                \
         for (ptrdiff_t j = 0; j < n; j++) h_r[j] = go[r * n + j] * tc[r * n + j];            \
-        for (ptrdiff_t j = 0; j < n; j++) hb[j * ldhb + r] = h_r[j];                         \
+    }                                                                                        \
+    /* batch-major copy, lane by lane: contiguous stores; the products are recomputed from  \
+     * go and tc (same bits) rather than re-read from the vector stores to h just made, a  \
+     * load the store buffer cannot forward */                                               \
+    for (ptrdiff_t j = 0; j < n; j++) {                                                      \
+        T *hb_j = hb + j * ldhb;                                                             \
+        for (ptrdiff_t r = 0; r < rows; r++) hb_j[r] = go[r * n + j] * tc[r * n + j];        \
     }                                                                                        \
 }                                                                                            \
 ATTR static void nncore_lstm_bwd_##SFX##_##ISA(                                              \
