@@ -399,11 +399,12 @@ def _set_blocking_for_testing(int mc=0, int kc=0, int nc=0) -> None:
 
 def _force_path_for_testing(str path="auto") -> None:
     """Force the "packed" or "direct" (no packing) path, "direct_rows" (direct without the
-    column-vector kernel for thin panels) or "dot" (dot products, where op(A) rows and op(B)
-    columns are contiguous; else direct); "auto" restores the heuristic."""
+    column-vector kernel for thin panels), "dot" (dot products, where op(A) rows and op(B)
+    columns are contiguous; else direct) or "column" (the column-vector kernel for the whole
+    product, where N is small enough for it; else direct); "auto" restores the heuristic."""
     global nncore_gemm_force_path, nncore_gemm_allow_tkr
     nncore_gemm_force_path = {"auto": 0, "packed": 1, "direct": 2, "direct_rows": 2,
-                              "dot": 3}[path]
+                              "dot": 3, "column": 4}[path]
     nncore_gemm_allow_tkr = path != "direct_rows"
 
 
@@ -432,12 +433,12 @@ def _plan_for_testing(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, dtype=np.float32
         ps.M, ps.N, ps.K = M, N, K
         nncore_gemm_plan_s(&ps, nthreads)
         return dict(kernel=ps.impl.name.decode(), mr=ps.impl.mr, nr=ps.impl.nr,
-                    direct=bool(ps.direct), dot=ps.direct == 2,
+                    direct=bool(ps.direct), dot=ps.direct == 2, column=ps.direct == 3,
                     split="N" if ps.split_n else "M", nparts=ps.nparts, mc=ps.mc, kc=ps.kc,
                     nc=ps.nc, shared_b=bool(ps.shared_b))
     pd.M, pd.N, pd.K = M, N, K
     nncore_gemm_plan_d(&pd, nthreads)
     return dict(kernel=pd.impl.name.decode(), mr=pd.impl.mr, nr=pd.impl.nr,
-                direct=bool(pd.direct), dot=pd.direct == 2,
+                direct=bool(pd.direct), dot=pd.direct == 2, column=pd.direct == 3,
                 split="N" if pd.split_n else "M", nparts=pd.nparts, mc=pd.mc, kc=pd.kc,
                 nc=pd.nc, shared_b=bool(pd.shared_b))

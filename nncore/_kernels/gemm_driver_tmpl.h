@@ -6,6 +6,8 @@
  *    MC x KC block of op(A) packed into MR-row panels, run the micro-kernel over the block.
  *  - direct (small matrices): no K blocking; op(A) is read in place (any row/column stride)
  *    and op(B) too when its rows are contiguous; otherwise op(B) is packed once.
+ *  - dot (A @ B.T, few rows or columns, long K) and column (thin N: the column-vector kernel,
+ *    vectors down M, over tw-row panels of op(A) it packs with register transposes).
  * Work is split between threads along M or N on micro-tile boundaries (see file header of
  * gemm_kernels.h for why this keeps results bit-identical for any thread count). On the packed
  * path split along M, the threads pack each op(B) panel once, together (shared_b; barriers
@@ -38,12 +40,14 @@ typedef struct {
                    GD_T *ap);
     void (*pack_b)(int64_t kc, int64_t nc, const GD_T *b, int64_t rs_b, int64_t cs_b,
                    GD_T *bp);
-    /* column-vector kernel for panels of <= 8 columns on tw rows (packs op(A) into abuf,
+    /* column-vector kernel for panels of <= tcols columns on tw rows (packs op(A) into abuf,
      * tw * K elements), or NULL */
     void (*ukr_t)(int64_t m, int64_t n, int64_t kc, const GD_T *a, int64_t rs_a, int64_t cs_a,
                   const GD_T *b, int64_t rs_b, GD_T *c, int64_t ldc, const GD_EPI *e,
                   const GD_T *bias, GD_T *abuf);
-    int64_t tw;
+    int64_t tw, tcols;
+    /* bit n set: the column-vector path beats the row kernels for N = n (measured) */
+    unsigned col_n;
     /* dot-product kernel (op(A) rows and op(B) columns contiguous over k), or NULL */
     void (*ukr_dot)(int64_t m, int64_t n, int64_t kc, const GD_T *a, int64_t lda, const GD_T *b,
                     int64_t ldb, GD_T *c, int64_t ldc, const GD_EPI *e, const GD_T *bias);
@@ -65,7 +69,7 @@ typedef struct {
     /* plan */
     const GD_IMPL *impl;
     int64_t mc, kc, nc;
-    int direct;  /* 2: dot-product path, 1: direct path, 0: packed path */
+    int direct;  /* 3: column-vector path, 2: dot-product path, 1: direct path, 0: packed */
     int split_n; /* 1: parts split N, 0: parts split M */
     int nparts;
     int shared_b; /* packed, split M: the threads pack each op(B) panel once, together */
@@ -79,20 +83,20 @@ static const GD_IMPL GD_FN(nncore_gemm_impls)[3] = {
     {"portable", 4, 8, 128, 256, 2048, GD_CAT(gemm_ukr_packed, GD_CAT(portable, GD_SFX)),
      GD_CAT(gemm_ukr_strided, GD_CAT(portable, GD_SFX)), 0, 0,
      GD_CAT(gemm_pack_a, GD_CAT(portable, GD_SFX)),
-     GD_CAT(gemm_pack_b, GD_CAT(portable, GD_SFX)), 0, 0, 0},
+     GD_CAT(gemm_pack_b, GD_CAT(portable, GD_SFX)), 0, 0, 0, 0, 0},
 #if NNCORE_X86
     {"avx2+fma", 6, GD_F32 ? 16 : 8, GD_F32 ? 72 : 48, 512, 4096,
      GD_CAT(gemm_ukr_packed, GD_CAT(avx2, GD_SFX)), GD_CAT(gemm_ukr_strided, GD_CAT(avx2, GD_SFX)),
      GD_CAT(gemm_ukr_strided, GD_CAT(avx2n, GD_SFX)), 0,
-     GD_CAT(gemm_pack_a, GD_CAT(avx2, GD_SFX)), GD_CAT(gemm_pack_b, GD_CAT(avx2, GD_SFX)), 0,
-     0, 0},
+     GD_CAT(gemm_pack_a, GD_CAT(avx2, GD_SFX)), GD_CAT(gemm_pack_b, GD_CAT(avx2, GD_SFX)),
+     GD_CAT(gemm_tkr, GD_CAT(avx2, GD_SFX)), GD_F32 ? 16 : 8, 6, GD_F32 ? 0x7eu : 0x6eu, 0},
     {"avx512", 14, GD_F32 ? 32 : 16, GD_F32 ? 168 : 112, 512, 4096,
      GD_CAT(gemm_ukr_packed, GD_CAT(avx512, GD_SFX)),
      GD_CAT(gemm_ukr_strided, GD_CAT(avx512, GD_SFX)),
      GD_CAT(gemm_ukr_strided, GD_CAT(avx512n, GD_SFX)),
      GD_CAT(gemm_ukr_strided, GD_CAT(avx512q, GD_SFX)),
      GD_CAT(gemm_pack_a, GD_CAT(avx512, GD_SFX)), GD_CAT(gemm_pack_b, GD_CAT(avx512, GD_SFX)),
-     GD_CAT(gemm_tkr, GD_CAT(avx512q, GD_SFX)), GD_F32 ? 24 : 12,
+     GD_CAT(gemm_tkr, GD_CAT(avx512, GD_SFX)), GD_F32 ? 32 : 16, 12, GD_F32 ? 0x1ffeu : 0x1e06u,
      GD_CAT(gemm_dot, GD_CAT(avx512, GD_SFX))},
 #else
     {0}, {0},
@@ -142,6 +146,20 @@ static inline int64_t GD_FN(nncore_gemm_even_block)(int64_t extent, int64_t max_
     return b < max_block ? b : max_block;
 }
 
+/* Where the column-vector path beats the direct path's row kernels (measured on Zen 4, 1
+ * thread, K = 64 and 150, see docs/gemm.md): for the column counts in impl->col_n (where the
+ * row kernels waste lanes: float32 1-12; float64 1-2 and 9-12, as 4 and 8 fit the quarter and
+ * narrow kernels exactly), on at least 8 rows for <= 4 columns, else at least 24 rows with
+ * at most a quarter of the last panel's rows padding; K <= 1024 as on the direct path. Not
+ * when op(A) exceeds 4 MiB and streams from memory: there the row kernels, which read A in
+ * place with software prefetch, measured faster (50176x75 @ 75x6: 1.25 vs 2.2 ms). */
+static inline int GD_FN(nncore_gemm_col_wins)(const GD_ARGS *p, const GD_IMPL *impl) {
+    if (p->K > 1024 || p->N >= 32 || !((impl->col_n >> p->N) & 1u)) return 0;
+    if (p->M * p->K * (int64_t)sizeof(GD_T) > ((int64_t)4 << 20)) return 0;
+    if (p->N <= 4) return p->M >= 8;
+    return p->M >= 24 && 4 * p->M >= 3 * GD_FN(nncore_gemm_round_up)(p->M, impl->tw);
+}
+
 /* Fill the plan and return the number of parts (0: nothing to do). Parts are independent and
  * may run on any threads in any order. */
 static int GD_FN(nncore_gemm_plan)(GD_ARGS *p, int nthreads) {
@@ -173,9 +191,13 @@ static int GD_FN(nncore_gemm_plan)(GD_ARGS *p, int nthreads) {
     const int dot_ok = impl->ukr_dot && !p->trans_a && p->trans_b;
     if (dot_ok && p->K >= 128 && (p->M < 32 || p->N < 32) && p->M * p->N <= 32768)
         direct = 2;
+    /* column-vector path (direct == 3) for thin products: N <= tcols, vectors down M */
+    const int col_ok = impl->ukr_t && nncore_gemm_allow_tkr && p->N <= impl->tcols;
+    if (col_ok && direct != 2 && GD_FN(nncore_gemm_col_wins)(p, impl)) direct = 3;
     if (nncore_gemm_force_path == NNCORE_GEMM_PATH_PACKED) direct = 0;
     if (nncore_gemm_force_path == NNCORE_GEMM_PATH_DIRECT) direct = 1;
     if (nncore_gemm_force_path == NNCORE_GEMM_PATH_DOT) direct = dot_ok ? 2 : 1;
+    if (nncore_gemm_force_path == NNCORE_GEMM_PATH_COLUMN) direct = col_ok ? 3 : 1;
     p->direct = direct;
 
     /* threads: >= 1M multiply-adds each (~10 us): on a quiet machine fork/join would pay
@@ -186,7 +208,8 @@ static int GD_FN(nncore_gemm_plan)(GD_ARGS *p, int nthreads) {
     int nt = nthreads < 1 ? 1 : nthreads;
     if (work < per_thread * nt) nt = (int)(work / per_thread);
     if (nt < 1) nt = 1;
-    const int64_t tm = (p->M + impl->mr - 1) / impl->mr, tn = (p->N + impl->nr - 1) / impl->nr;
+    const int64_t unit_m = direct == 3 ? impl->tw : impl->mr;
+    const int64_t tm = (p->M + unit_m - 1) / unit_m, tn = (p->N + impl->nr - 1) / impl->nr;
     if (nt > 1) {
         /* split the dimension that gives the smallest per-thread share of tiles; on the packed
          * path prefer M (within 5%): its threads share one packed copy of each op(B) panel,
@@ -194,6 +217,7 @@ static int GD_FN(nncore_gemm_plan)(GD_ARGS *p, int nthreads) {
         int64_t cost_n = (tn + nt - 1) / nt * tm, cost_m = (tm + nt - 1) / nt * tn;
         p->split_n = direct || !nncore_gemm_allow_shared ? cost_n <= cost_m
                                                           : 20 * cost_n < 19 * cost_m;
+        if (direct == 3) p->split_n = 0; /* one panel of columns: split M on tw rows */
         int64_t tiles = p->split_n ? tn : tm;
         if (nt > tiles) nt = (int)tiles;
     }
@@ -248,8 +272,8 @@ static void GD_FN(nncore_gemm_direct)(const GD_ARGS *p, int64_t m0, int64_t m1, 
     /* the column-vector kernel serves a last panel of <= 4 columns of a tall product (measured
      * on Zen 4: 1.5-1.7x the row-broadcast kernels at 1-2 columns, even at 4, behind at 6-8) */
     const int64_t n_last = (n1 - n0) % NR;
-    const int use_t = impl->ukr_t && nncore_gemm_allow_tkr && nncore_gemm_has_vl() &&
-                      n_last > 0 && n_last <= 4 && m1 - m0 >= impl->tw;
+    const int use_t = impl->ukr_t && nncore_gemm_allow_tkr && n_last > 0 && n_last <= 4 &&
+                      m1 - m0 >= impl->tw;
     /* rows of op(B) read in place at a stride of a multiple of 2 KiB fall into one or two L1
      * sets: with several row tiles re-reading a panel of more than 16 rows, copy each full
      * panel into a contiguous buffer first (a 32x27 @ 27x1024 conv product: ~1.2x) */
@@ -336,6 +360,32 @@ static void GD_FN(nncore_gemm_dotpath)(const GD_ARGS *p, int64_t m0, int64_t m1,
     }
 }
 
+/* Column-vector path (N <= tcols): op(B) read in place (or packed once, K x N), then one
+ * column-vector kernel call per tw-row panel of op(A), which it packs k-major itself. */
+static void GD_FN(nncore_gemm_colpath)(const GD_ARGS *p, int64_t m0, int64_t m1) {
+    const GD_IMPL *impl = p->impl;
+    const int64_t TW = impl->tw, K = p->K, N = p->N;
+    const int64_t rs_a = p->trans_a ? 1 : p->lda, cs_a = p->trans_a ? p->lda : 1;
+    GD_EPI e = {p->alpha, p->beta, 1, 1, p->act};
+    const int b_in_place = !p->trans_b && (p->ldb == N || K == 1);
+    const size_t bsize = b_in_place ? 0 : (size_t)GD_FN(nncore_gemm_round_up)(K * N, 16);
+    GD_T *bp = GD_FN(nncore_gemm_buffer)(bsize + (size_t)(TW * K));
+    if (!bp) { GD_FN(nncore_gemm_naive)(p, m0, m1, 0, N); return; }
+    GD_T *abuf = bp + bsize;
+    const GD_T *b = p->B;
+    if (!b_in_place) {
+        const int64_t rs_b = p->trans_b ? 1 : p->ldb, cs_b = p->trans_b ? p->ldb : 1;
+        for (int64_t j = 0; j < N; j++)
+            for (int64_t k = 0; k < K; k++) bp[k * N + j] = p->B[k * rs_b + j * cs_b];
+        b = bp;
+    }
+    for (int64_t i = m0; i < m1; i += TW) {
+        const int64_t m = m1 - i < TW ? m1 - i : TW;
+        impl->ukr_t(m, N, K, p->A + i * rs_a, rs_a, cs_a, b, N, p->C + i * p->ldc, p->ldc, &e,
+                    p->bias, abuf);
+    }
+}
+
 static void GD_FN(nncore_gemm_packed)(const GD_ARGS *p, int64_t m0, int64_t m1, int64_t n0,
                                       int64_t n1) {
     const GD_IMPL *impl = p->impl;
@@ -391,7 +441,7 @@ static void GD_FN(nncore_gemm_part)(const GD_ARGS *p, int part) {
         if (part == 0) GD_FN(nncore_gemm_k0)(p);
         return;
     }
-    const int64_t unit = p->split_n ? p->impl->nr : p->impl->mr;
+    const int64_t unit = p->split_n ? p->impl->nr : p->direct == 3 ? p->impl->tw : p->impl->mr;
     const int64_t extent = p->split_n ? p->N : p->M;
     const int64_t tiles = (extent + unit - 1) / unit;
     int64_t lo = tiles * part / p->nparts * unit, hi = tiles * (part + 1) / p->nparts * unit;
@@ -399,7 +449,9 @@ static void GD_FN(nncore_gemm_part)(const GD_ARGS *p, int part) {
     if (lo >= hi) return;
     int64_t m0 = 0, m1 = p->M, n0 = 0, n1 = p->N;
     if (p->split_n) { n0 = lo; n1 = hi; } else { m0 = lo; m1 = hi; }
-    if (p->direct == 2)
+    if (p->direct == 3)
+        GD_FN(nncore_gemm_colpath)(p, m0, m1);
+    else if (p->direct == 2)
         GD_FN(nncore_gemm_dotpath)(p, m0, m1, n0, n1);
     else if (p->direct)
         GD_FN(nncore_gemm_direct)(p, m0, m1, n0, n1);

@@ -131,6 +131,8 @@ NNCORE_GEMM_ACT_ROWS(d, double, erf, exp, nncore_ew_f64)
 #if NNCORE_X86
 /* AVX-512F, float32: 14 x 32 tile (28 zmm accumulators). */
 #define UK_SFX avx512_s
+#define UK_TCOLS 12 /* column-vector kernel: up to 12 columns, 2 vectors (32 rows) */
+#define UK_TNV 2
 #define UK_DOT 1
 #define UK_REDUCE(v) _mm512_reduce_add_ps(v)
 #define UK_TRB 8
@@ -189,6 +191,8 @@ NNCORE_GEMM_ACT_ROWS(d, double, erf, exp, nncore_ew_f64)
 
 /* AVX-512F, float64: 14 x 16 tile. */
 #define UK_SFX avx512_d
+#define UK_TCOLS 12 /* column-vector kernel: up to 12 columns, 2 vectors (16 rows) */
+#define UK_TNV 2
 #define UK_DOT 1
 #define UK_REDUCE(v) _mm512_reduce_add_pd(v)
 #define UK_TRB 4
@@ -252,8 +256,6 @@ NNCORE_GEMM_ACT_ROWS(d, double, erf, exp, nncore_ew_f64)
 #define UK_SFX avx512q_s
 #define UK_TRB 8
 #define UK_TRANSPOSE(s, ls, d, ld) nncore_gemm_tr8x8_s(s, ls, d, ld)
-#define UK_TCOLS 8 /* column-vector kernel: up to 8 columns, 3 vectors */
-#define UK_TNV 3
 #define UK_ATTR __attribute__((target("avx512f,avx512vl,fma")))
 #define UK_T float
 #define UK_V __m256
@@ -281,8 +283,6 @@ NNCORE_GEMM_ACT_ROWS(d, double, erf, exp, nncore_ew_f64)
 #define UK_SFX avx512q_d
 #define UK_TRB 4
 #define UK_TRANSPOSE(s, ls, d, ld) nncore_gemm_tr4x4_d(s, ls, d, ld)
-#define UK_TCOLS 8 /* column-vector kernel: up to 8 columns, 3 vectors */
-#define UK_TNV 3
 #define UK_ATTR __attribute__((target("avx512f,avx512vl,fma")))
 #define UK_T double
 #define UK_V __m256d
@@ -309,6 +309,8 @@ NNCORE_GEMM_ACT_ROWS(d, double, erf, exp, nncore_ew_f64)
 
 /* AVX2 + FMA, float32: 6 x 16 tile (12 ymm accumulators of 16 registers). */
 #define UK_SFX avx2_s
+#define UK_TCOLS 6 /* column-vector kernel: up to 6 columns, 2 vectors (16 rows) */
+#define UK_TNV 2
 #define UK_TRB 8
 #define UK_TRANSPOSE(s, ls, d, ld) nncore_gemm_tr8x8_s(s, ls, d, ld)
 #define UK_ATTR __attribute__((target("avx2,fma")))
@@ -357,6 +359,8 @@ NNCORE_GEMM_ACT_ROWS(d, double, erf, exp, nncore_ew_f64)
 
 /* AVX2 + FMA, float64: 6 x 8 tile. */
 #define UK_SFX avx2_d
+#define UK_TCOLS 6 /* column-vector kernel: up to 6 columns, 2 vectors (8 rows) */
+#define UK_TNV 2
 #define UK_TRB 4
 #define UK_TRANSPOSE(s, ls, d, ld) nncore_gemm_tr4x4_d(s, ls, d, ld)
 #define UK_ATTR __attribute__((target("avx2,fma")))
@@ -459,6 +463,7 @@ static int64_t nncore_gemm_override_mc = 0, nncore_gemm_override_kc = 0,
 #define NNCORE_GEMM_PATH_PACKED 1
 #define NNCORE_GEMM_PATH_DIRECT 2
 #define NNCORE_GEMM_PATH_DOT 3
+#define NNCORE_GEMM_PATH_COLUMN 4
 static int nncore_gemm_force_path = NNCORE_GEMM_PATH_AUTO;
 /* 1: threads share packed op(B) panels (off by default: see docs/gemm.md, set from gemm.pyx) */
 static int nncore_gemm_allow_shared = 0;

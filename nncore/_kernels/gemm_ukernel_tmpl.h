@@ -175,8 +175,11 @@ static inline __attribute__((always_inline)) UK_ATTR void UK_FN(gemm_pack_t)(
             const int64_t r = r0 + UK_TRB <= rows ? r0 : rows - UK_TRB;
             for (int64_t k = 0; k < kb; k += UK_TRB)
                 UK_TRANSPOSE(src + r * ld + k, ld, dst + k * W + r, W);
+            /* likewise a last partial block of k overlaps the previous one */
+            if (kb < kc && kc >= UK_TRB)
+                UK_TRANSPOSE(src + r * ld + kc - UK_TRB, ld, dst + (kc - UK_TRB) * W + r, W);
         }
-        k0 = kb;
+        k0 = kc >= UK_TRB ? kc : kb;
     }
 #endif
     for (int64_t k = k0; k < kc; k++)
@@ -244,20 +247,65 @@ static UK_ATTR void UK_FN(gemm_pack_b)(int64_t kc, int64_t nc, const UK_T *restr
 }
 
 #ifdef UK_TCOLS
-/* Column-vector ("C^T") micro-kernel for thin panels of n <= UK_TCOLS columns: vectors run
- * down UK_TNV*UK_VL rows of C, so every lane does useful work however few columns there are (the
- * row-broadcast kernels above waste NR - n lanes and issue one broadcast load per row and k).
- * op(A) rows [0, m) (m <= UK_TNV*UK_VL, element (i, k) at a[i*rs_a + k*cs_a]) are first packed
- * k-major into abuf (abuf[k*W + i], zero rows past m); op(B) row k is b[k*rs_b + 0..n).
- * Same k order and one FMA per step as the other kernels; the epilogue runs on a transposed
- * copy of the tile, element by element, with the same operations. */
+/* Column-vector ("C^T") micro-kernel for thin products of n <= UK_TCOLS columns: vectors run
+ * down UK_TW = UK_TNV*UK_VL rows of C, so every lane does useful work however few columns there
+ * are (the row-broadcast kernels above waste NR - n lanes and issue one broadcast per row and
+ * k). Per k: UK_TNV loads of the packed op(A) panel, one broadcast of op(B)[k][j] per column,
+ * UK_TNV*n FMAs into the accumulators acc[j][v] (column j, rows v*VL..).
+ * op(A) rows [0, m) (m <= UK_TW, element (i, k) at a[i*rs_a + k*cs_a]) are packed k-major into
+ * abuf (abuf[k*TW + i], zero rows past m) with UK_TRB x UK_TRB register transposes; a full
+ * panel of op(A) = A.T (rs_a == 1) is already k-major and is read in place. op(B) row k is
+ * b[k*rs_b + 0..n). Same k order and one FMA per step as the other kernels, and the epilogue
+ * performs the operations of UK_EPI_VEC on the column vectors, so all kernels agree bit for
+ * bit. The finished tile is transposed back to C's rows through a stack buffer (straight into
+ * C for a full panel whose width is a multiple of UK_TRB); C is read the same way (beta). */
 #define UK_TW (UK_TNV * UK_VL)
+#define UK_TCP(n) (((n) + UK_TRB - 1) / UK_TRB * UK_TRB) /* columns rounded to a block */
+
+/* dst[i*ldd + j] = tile[j*TW + i] for i < TW, j < NCP (NCP a multiple of UK_TRB) */
+static inline __attribute__((always_inline)) UK_ATTR void UK_FN(gemm_tkr_tr_out)(
+    const int NCP, const UK_T *restrict tile, UK_T *restrict dst, const int64_t ldd) {
+#pragma GCC unroll 4
+    for (int i0 = 0; i0 < UK_TW; i0 += UK_TRB)
+#pragma GCC unroll 4
+        for (int j0 = 0; j0 < NCP; j0 += UK_TRB)
+            UK_TRANSPOSE(tile + j0 * UK_TW + i0, UK_TW, dst + i0 * ldd + j0, ldd);
+}
+
+/* tile[j*TW + i] = src[i*lds + j] for i < TW, j < NCP */
+static inline __attribute__((always_inline)) UK_ATTR void UK_FN(gemm_tkr_tr_in)(
+    const int NCP, const UK_T *restrict src, const int64_t lds, UK_T *restrict tile) {
+#pragma GCC unroll 4
+    for (int i0 = 0; i0 < UK_TW; i0 += UK_TRB)
+#pragma GCC unroll 4
+        for (int j0 = 0; j0 < NCP; j0 += UK_TRB)
+            UK_TRANSPOSE(src + i0 * lds + j0, lds, tile + j0 * UK_TW + i0, UK_TW);
+}
+
+/* The epilogue on the column vectors, into tile (READ_C: C's old values are in tile). A macro,
+ * not a function taking acc[][]: passing the array by address made GCC keep an accumulator in
+ * memory inside the k loop. */
+#define UK_TKR_EPI(READ_C)                                                                    \
+    do {                                                                                      \
+        _Pragma("GCC unroll 16") for (int j = 0; j < UK_TCOLS; j++) {                         \
+            if (j >= NCOLS) break;                                                            \
+            const UK_V biasv = bias ? UK_SET1(bias[j]) : UK_ZERO();                           \
+            _Pragma("GCC unroll 4") for (int v = 0; v < UK_TNV; v++) {                        \
+                UK_V r = acc[j][v];                                                           \
+                const UK_V cv = (READ_C) ? UK_LOADU(tile + j * UK_TW + v * UK_VL) : UK_ZERO(); \
+                UK_EPI_VEC(r, cv, biasv, bias != 0, e, va, vb, scale, relu);                  \
+                UK_STOREU(tile + j * UK_TW + v * UK_VL, r);                                   \
+            }                                                                                 \
+        }                                                                                     \
+    } while (0)
+
 static inline __attribute__((always_inline)) UK_ATTR void UK_FN(gemm_tkr_body)(
     const int NCOLS, const int64_t m, const int64_t kc, const UK_T *restrict ap,
-    const UK_T *restrict b, const int64_t rs_b, UK_T *restrict c, const int64_t ldc,
-    const UK_EPI *e, const UK_T *restrict bias) {
+    const int64_t lap, const UK_T *restrict b, const int64_t rs_b, UK_T *restrict c,
+    const int64_t ldc, const UK_EPI *e, const UK_T *restrict bias) {
+    const int NCP = UK_TCP(NCOLS);
     UK_V acc[UK_TCOLS][UK_TNV];
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int j = 0; j < UK_TCOLS; j++) {
         if (j >= NCOLS) break;
 #pragma GCC unroll 4
@@ -266,58 +314,73 @@ static inline __attribute__((always_inline)) UK_ATTR void UK_FN(gemm_tkr_body)(
     for (int64_t k = 0; k < kc; k++) {
         UK_V av[UK_TNV];
 #pragma GCC unroll 4
-        for (int v = 0; v < UK_TNV; v++) av[v] = UK_LOADU(ap + k * UK_TW + v * UK_VL);
-#pragma GCC unroll 8
+        for (int v = 0; v < UK_TNV; v++) av[v] = UK_LOADU(ap + v * UK_VL);
+#pragma GCC unroll 16
         for (int j = 0; j < UK_TCOLS; j++) {
             if (j >= NCOLS) break;
-            const UK_V bj = UK_SET1(b[k * rs_b + j]);
+            const UK_V bj = UK_SET1(b[j]);
 #pragma GCC unroll 4
             for (int v = 0; v < UK_TNV; v++) acc[j][v] = UK_FMADD(av[v], bj, acc[j][v]);
         }
+        ap += lap;
+        b += rs_b;
     }
-    /* epilogue on the column vectors (the operations of UK_EPI_VEC), then a transposed copy
-     * of the tile into C's rows */
-    UK_T tile[UK_TCOLS][UK_TW];
+    /* tile[j*TW + i]: column j of the C tile; rbuf[i*NCP + j]: its rows */
+    UK_T tile[UK_TCP(UK_TCOLS) * UK_TW] __attribute__((aligned(64)));
+    UK_T rbuf[UK_TW * UK_TCP(UK_TCOLS)] __attribute__((aligned(64)));
+    const int in_place = m == UK_TW && NCOLS == NCP;
     const int read_c = !e->first || e->beta != 0;
     const int scale = e->alpha != (UK_T)1;
     const int relu = e->last && e->act == NNCORE_GEMM_ACT_RELU;
     const UK_V va = UK_SET1(e->alpha), vb = UK_SET1(e->beta);
-    if (read_c)
-        for (int64_t i = 0; i < m; i++)
-#pragma GCC unroll 8
-            for (int j = 0; j < UK_TCOLS; j++) {
-                if (j >= NCOLS) break;
-                tile[j][i] = c[i * ldc + j];
-            }
-#pragma GCC unroll 8
-    for (int j = 0; j < UK_TCOLS; j++) {
-        if (j >= NCOLS) break;
-        const UK_V biasv = bias ? UK_SET1(bias[j]) : UK_ZERO();
-#pragma GCC unroll 4
-        for (int v = 0; v < UK_TNV; v++) {
-            UK_V r = acc[j][v];
-            const UK_V cv = read_c ? UK_LOADU(tile[j] + v * UK_VL) : UK_ZERO();
-            UK_EPI_VEC(r, cv, biasv, bias != 0, e, va, vb, scale, relu);
-            UK_STOREU(tile[j] + v * UK_VL, r);
+    if (read_c) {
+        if (in_place) {
+            UK_FN(gemm_tkr_tr_in)(NCP, c, ldc, tile);
+        } else {
+            memset(rbuf, 0, sizeof(rbuf));
+            for (int64_t i = 0; i < m; i++)
+                memcpy(rbuf + i * NCP, c + i * ldc, NCOLS * sizeof(UK_T));
+            UK_FN(gemm_tkr_tr_in)(NCP, rbuf, NCP, tile);
         }
     }
-    for (int64_t i = 0; i < m; i++) {
-        UK_T *ci = c + i * ldc;
-#pragma GCC unroll 8
-        for (int j = 0; j < UK_TCOLS; j++) {
-            if (j >= NCOLS) break;
-            ci[j] = tile[j][i];
-        }
+    if (read_c)
+        UK_TKR_EPI(1);
+    else
+        UK_TKR_EPI(0);
+    /* columns NCOLS..NCP of the tile are padding: transposed along, never copied to C */
+#pragma GCC unroll 16
+    for (int j = 0; j < UK_TCP(UK_TCOLS); j++) {
+        if (j >= NCP) break;
+        if (j < NCOLS) continue;
+#pragma GCC unroll 4
+        for (int v = 0; v < UK_TNV; v++) UK_STOREU(tile + j * UK_TW + v * UK_VL, UK_ZERO());
+    }
+    if (in_place) {
+        UK_FN(gemm_tkr_tr_out)(NCP, tile, c, ldc);
+    } else {
+        UK_FN(gemm_tkr_tr_out)(NCP, tile, rbuf, NCP);
+        for (int64_t i = 0; i < m; i++) memcpy(c + i * ldc, rbuf + i * NCP, NCOLS * sizeof(UK_T));
     }
     if (e->last && e->act >= NNCORE_GEMM_ACT_GELU) UK_ACT_ROWS(c, ldc, m, NCOLS, e->act);
 }
 
+#define UK_TKR_CASE(nc)                                                                       \
+    case nc:                                                                                  \
+        UK_FN(gemm_tkr_body)(nc, m, kc, ap, lap, b, rs_b, c, ldc, e, bias);                   \
+        break;
+
+/* One panel of m <= UK_TW rows and n <= UK_TCOLS columns (abuf: UK_TW * kc elements). */
 static UK_ATTR void UK_FN(gemm_tkr)(int64_t m, int64_t n, int64_t kc, const UK_T *restrict a,
                                     int64_t rs_a, int64_t cs_a, const UK_T *restrict b,
                                     int64_t rs_b, UK_T *restrict c, int64_t ldc,
                                     const UK_EPI *e, const UK_T *restrict bias,
                                     UK_T *restrict abuf) {
-    if (cs_a == 1) {
+    const UK_T *ap = abuf;
+    int64_t lap = UK_TW;
+    if (rs_a == 1 && m == UK_TW) {
+        ap = a; /* op(A) = A.T: row k of the panel is contiguous already */
+        lap = cs_a;
+    } else if (cs_a == 1) {
         UK_FN(gemm_pack_t)(UK_TW, m, kc, a, rs_a, abuf);
     } else if (rs_a == 1) {
         UK_FN(gemm_pack_copy)(UK_TW, m, kc, a, cs_a, abuf);
@@ -327,19 +390,25 @@ static UK_ATTR void UK_FN(gemm_tkr)(int64_t m, int64_t n, int64_t kc, const UK_T
                 abuf[k * UK_TW + i] = i < m ? a[i * rs_a + k * cs_a] : (UK_T)0;
     }
     switch (n) {
-    case 1: UK_FN(gemm_tkr_body)(1, m, kc, abuf, b, rs_b, c, ldc, e, bias); break;
-    case 2: UK_FN(gemm_tkr_body)(2, m, kc, abuf, b, rs_b, c, ldc, e, bias); break;
-    case 3: UK_FN(gemm_tkr_body)(3, m, kc, abuf, b, rs_b, c, ldc, e, bias); break;
-    case 4: UK_FN(gemm_tkr_body)(4, m, kc, abuf, b, rs_b, c, ldc, e, bias); break;
-#if UK_TCOLS > 4
-    case 5: UK_FN(gemm_tkr_body)(5, m, kc, abuf, b, rs_b, c, ldc, e, bias); break;
-    case 6: UK_FN(gemm_tkr_body)(6, m, kc, abuf, b, rs_b, c, ldc, e, bias); break;
-    case 7: UK_FN(gemm_tkr_body)(7, m, kc, abuf, b, rs_b, c, ldc, e, bias); break;
-    case 8: UK_FN(gemm_tkr_body)(8, m, kc, abuf, b, rs_b, c, ldc, e, bias); break;
+        UK_TKR_CASE(1) UK_TKR_CASE(2) UK_TKR_CASE(3) UK_TKR_CASE(4)
+#if UK_TCOLS >= 6
+        UK_TKR_CASE(5) UK_TKR_CASE(6)
+#endif
+#if UK_TCOLS >= 8
+        UK_TKR_CASE(7) UK_TKR_CASE(8)
+#endif
+#if UK_TCOLS >= 12
+        UK_TKR_CASE(9) UK_TKR_CASE(10) UK_TKR_CASE(11) UK_TKR_CASE(12)
+#endif
+#if UK_TCOLS >= 16
+        UK_TKR_CASE(13) UK_TKR_CASE(14) UK_TKR_CASE(15) UK_TKR_CASE(16)
 #endif
     default: break;
     }
 }
+#undef UK_TKR_CASE
+#undef UK_TKR_EPI
+#undef UK_TCP
 #undef UK_TW
 #endif
 

@@ -87,7 +87,7 @@ SHAPES = [
 
 
 @pytest.mark.parametrize("level", AVAILABLE)
-@pytest.mark.parametrize("path", ["packed", "direct"])
+@pytest.mark.parametrize("path", ["packed", "direct", "column"])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_shapes_levels_paths_transposes(level, path, dtype):
     G._set_simd_level_for_testing(level)
@@ -172,7 +172,7 @@ def test_views_without_unit_stride_and_odd_strides(dtype):
             assert_gemm_close(G.gemm(va, vb.T, trans_b=True), va, vb)
 
 
-@pytest.mark.parametrize("path", ["packed", "direct"])
+@pytest.mark.parametrize("path", ["packed", "direct", "column"])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_alpha_beta_bias_out(path, dtype):
     G._force_path_for_testing(path)
@@ -255,9 +255,9 @@ def test_dot_product_path(dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_thin_panel_kernels_agree(dtype):
-    """Tall products with 1-8 (and NR + 1-8) columns on the direct path: the column-vector
-    kernel (AVX-512 with VL, <= 4 columns) and the row-broadcast kernels give the same bits,
-    with every epilogue, and match NumPy."""
+    """Tall products with 1-8 (and NR + 1-8) columns: the column-vector kernel (on the direct
+    path for a last panel of <= 4 columns, or the whole product on the column path) and the
+    row-broadcast kernels give the same bits, with every epilogue, and match NumPy."""
     rng = np.random.default_rng(16)
     for N in [1, 2, 3, 4, 5, 8, 33, 36]:
         for M, K, ta in [(101, 75, False), (50, 9, True), (24, 1, False)]:
@@ -265,7 +265,7 @@ def test_thin_panel_kernels_agree(dtype):
             bias = rng.standard_normal(N).astype(dtype)
             c0 = rng.standard_normal((M, N)).astype(dtype)
             outs = []
-            for path in ("direct", "direct_rows"):
+            for path in ("direct", "direct_rows", "column"):
                 G._force_path_for_testing(path)
                 outs.append([G.gemm(a, b, c0.copy(), trans_a=ta, alpha=a_, beta=b_, bias=bb,
                                     activation=act)
@@ -273,13 +273,105 @@ def test_thin_panel_kernels_agree(dtype):
                                                      (0.5, 2.0, bias, "none"),
                                                      (0.5, 2.0, bias, "relu"),
                                                      (1.0, 1.0, bias, "gelu")]])
-            for x, y in zip(*outs):
-                np.testing.assert_array_equal(x, y, err_msg=f"{(M, N, K, ta)}")
+            for other in outs[1:]:
+                for x, y in zip(outs[0], other):
+                    np.testing.assert_array_equal(x, y, err_msg=f"{(M, N, K, ta)}")
             assert_gemm_close(outs[0][0], _op(a, ta), b)
             assert_gemm_close(outs[0][1], _op(a, ta), b, 0.5, 2.0, c0, bias)
 
 
-@pytest.mark.parametrize("path", ["packed", "direct"])
+COLUMN_LEVELS = [lv for lv in AVAILABLE if lv != "portable"]
+
+
+@pytest.mark.parametrize("level", COLUMN_LEVELS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_column_path_vs_numpy(level, dtype):
+    """The column-vector path (thin N, vectors down M): odd M, N = 1-16 (beyond the kernel's
+    column limit the path falls back to the direct one), K from 1 to 257, all transposes,
+    alpha/beta/bias and the fused activations, against a float64 NumPy reference."""
+    G._set_simd_level_for_testing(level)
+    G._force_path_for_testing("column")
+    rng = np.random.default_rng(21)
+    cases = list(itertools.product([1, 15, 33], range(1, 17), [1, 3, 75], TRANS))
+    cases += [(M, N, K, tt) for M, N, K, tt in itertools.product(
+        [1, 33, 97], [1, 6, 12], [150, 257], TRANS)]
+    cases += [(50177, N, K, (ta, False)) for N, K, ta in [(6, 75, False), (1, 3, True),
+                                                          (12, 1, False), (16, 3, False)]]
+    for i, (M, N, K, (ta, tb)) in enumerate(cases):
+        a, b = _operands(rng, M, N, K, dtype, ta, tb)
+        assert_gemm_close(G.gemm(a, b, trans_a=ta, trans_b=tb), _op(a, ta), _op(b, tb))
+        if i % 3 == 0 or M == 50177:
+            bias = rng.standard_normal(N).astype(dtype)
+            c0 = rng.standard_normal((M, N)).astype(dtype)
+            act = ["none", *ACTS][i % 4]
+            out = G.gemm(a, b, c0.copy(), trans_a=ta, trans_b=tb, alpha=-0.5, beta=2.0,
+                         bias=bias, activation=act)
+            pre = (-0.5 * (_op(a, ta).astype(np.float64) @ _op(b, tb).astype(np.float64))
+                   + 2.0 * c0 + bias)
+            scale = (0.5 * np.abs(_op(a, ta)).astype(np.float64) @ np.abs(_op(b, tb))
+                     + 2.0 * np.abs(c0) + np.abs(bias) + 1.0)
+            tol = 8 * (K + 4) * np.finfo(dtype).eps * scale
+            err = np.abs(out - _act_ref(pre, act))
+            assert np.all(err <= tol), f"{(M, N, K, ta, tb, act)}: max err {err.max()}"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_column_path_strided_views(dtype):
+    """Row-strided op(A) (and a view of A.T), op(B) with a row stride > N, out a column slice
+    of a wider array (ldc > N): only out's slice is written."""
+    G._force_path_for_testing("column")
+    rng = np.random.default_rng(22)
+    for M, N, K in [(50, 6, 75), (97, 12, 9), (33, 1, 257), (64, 10, 128)]:
+        big_a = rng.standard_normal((2 * M, K + 5)).astype(dtype)
+        a = big_a[::2, 2:K + 2]
+        big_b = rng.standard_normal((K, N + 7)).astype(dtype)
+        b = big_b[:, 3:N + 3]
+        wide = rng.standard_normal((M, N + 4)).astype(dtype)
+        keep = wide.copy()
+        out = wide[:, 1:N + 1]
+        G.gemm(a, b, out, beta=0.5, bias=np.ones(N, dtype))
+        ref_c0 = keep[:, 1:N + 1]
+        assert_gemm_close(out, a, b, beta=0.5, c0=ref_c0, bias=np.ones(N, dtype))
+        np.testing.assert_array_equal(wide[:, 0], keep[:, 0])
+        np.testing.assert_array_equal(wide[:, N + 1:], keep[:, N + 1:])
+        at = np.ascontiguousarray(big_a.T)[2:K + 2, ::2]  # op(A) = at.T, strided columns
+        assert_gemm_close(G.gemm(at, b, trans_a=True), at.T, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_column_path_plan_and_threads(dtype):
+    """The planner picks the column path for tall thin products (AVX-512/AVX2), keeps the dot
+    path for A @ B.T with long K, and the result is bit-identical for 1, 2 and 3 threads
+    (threads split M on whole panels; each element is computed the same way anyway)."""
+    rng = np.random.default_rng(23)
+    if G.dispatched_simd() == "avx512":
+        assert G._plan_for_testing(784, 2, 64, dtype)["column"]
+        assert G._plan_for_testing(64, 10, 128, dtype)["column"]
+        assert G._plan_for_testing(6401, 12, 75, dtype, 2)["column"]
+        assert not G._plan_for_testing(50177, 12, 75, dtype)["column"]  # A > 4 MiB
+        assert not G._plan_for_testing(64, 10, 784, dtype, trans_b=True)["column"]
+        assert not G._plan_for_testing(784, 13, 64, dtype)["column"]
+        if openmp_enabled():
+            assert G._plan_for_testing(6401, 12, 75, dtype, 2)["nparts"] == 2
+    for M, N, K, ta, tb in [(50177, 6, 75, False, False), (6401, 12, 150, True, False),
+                            (785, 2, 64, False, True), (3001, 10, 257, False, False)]:
+        a, b = _operands(rng, M, N, K, dtype, ta, tb)
+        bias = rng.standard_normal(N).astype(dtype)
+        for path in ("auto", "column"):
+            G._force_path_for_testing(path)
+            results = []
+            for nt in (1, 2, 3):
+                set_num_threads(nt)
+                results.append(G.gemm(a, b, trans_a=ta, trans_b=tb, bias=bias,
+                                      activation="relu"))
+            for r in results[1:]:
+                np.testing.assert_array_equal(r, results[0], err_msg=f"{(M, N, K, path)}")
+    G._force_path_for_testing("auto")
+    G._set_simd_level_for_testing("portable")
+    assert not G._plan_for_testing(784, 2, 64, dtype)["column"]
+
+
+@pytest.mark.parametrize("path", ["packed", "direct", "column"])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_beta_zero_ignores_nan_in_out(path, dtype):
     G._force_path_for_testing(path)
@@ -292,7 +384,7 @@ def test_beta_zero_ignores_nan_in_out(path, dtype):
 
 
 @pytest.mark.parametrize("level", AVAILABLE)
-@pytest.mark.parametrize("path", ["packed", "direct"])
+@pytest.mark.parametrize("path", ["packed", "direct", "column"])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_nan_inf_propagate_like_numpy(level, path, dtype):
     G._set_simd_level_for_testing(level)
@@ -518,7 +610,7 @@ ACTS = ["relu", "gelu", "gelu_tanh"]
 
 
 @pytest.mark.parametrize("level", AVAILABLE)
-@pytest.mark.parametrize("path", ["packed", "direct"])
+@pytest.mark.parametrize("path", ["packed", "direct", "column"])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_fused_activation_matches_unfused(level, path, dtype):
     """act(gemm) fused == the unfused result passed through the activation kernel, bit for
@@ -597,7 +689,7 @@ st = hypothesis.strategies
 @hypothesis.settings(max_examples=40, deadline=None)
 @hypothesis.given(M=st.integers(1, 40), N=st.integers(1, 70), K=st.integers(1, 40),
                   ta=st.booleans(), tb=st.booleans(), f32=st.booleans(),
-                  path=st.sampled_from(["auto", "packed", "direct"]),
+                  path=st.sampled_from(["auto", "packed", "direct", "column"]),
                   level=st.sampled_from(AVAILABLE), seed=st.integers(0, 2**16))
 def test_fuzz_shapes(M, N, K, ta, tb, f32, path, level, seed):
     G._set_simd_level_for_testing(level)
