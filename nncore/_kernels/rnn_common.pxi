@@ -1,6 +1,7 @@
 # rnn_common.pxi: helpers shared by lstm.pyx and gru.pyx (textually included): the
-# dtype dispatch of the GEMM and a deterministic column sum for the bias gradients.
-# Needs `floating`, `sgemm`, `dgemm` and `prange` cimported by the including module.
+# dtype dispatch of the GEMM, a deterministic column sum for the bias gradients and the
+# layout transposes (transpose.h). Needs `floating`, `sgemm`, `dgemm`, `prange` and
+# `nncore_simd_level` cimported by the including module.
 
 cdef enum:
     ROWS_PARALLEL_MIN = 8192   # B*H elements per step below which the gate pass runs serially
@@ -43,22 +44,34 @@ cdef enum:
     TRANSPOSE_BLOCK = 32
 
 
+cdef extern from "transpose.h" nogil:
+    void nncore_transpose_f32(float *dst, Py_ssize_t ldd, const float *src, Py_ssize_t lds,
+                              Py_ssize_t R, Py_ssize_t C, int level)
+    void nncore_transpose_f64(double *dst, Py_ssize_t ldd, const double *src, Py_ssize_t lds,
+                              Py_ssize_t R, Py_ssize_t C, int level)
+
+
 cdef void _transpose(floating *dst, Py_ssize_t ld_dst, const floating *src, Py_ssize_t ld_src,
                      Py_ssize_t R, Py_ssize_t C, int nt) noexcept nogil:
     """dst[c, r] = src[r, c] for an (R, C) source, in cache blocks; threads own row blocks."""
     cdef Py_ssize_t nb = (R + TRANSPOSE_BLOCK - 1) // TRANSPOSE_BLOCK
     cdef Py_ssize_t ncb = (C + TRANSPOSE_BLOCK - 1) // TRANSPOSE_BLOCK
-    cdef Py_ssize_t rb, cb, r, c, c0, r1, c1
+    cdef Py_ssize_t rb, cb, r0, c0
+    cdef int level = nncore_simd_level()
     if nt <= 1 or R * C < 4 * ROWS_PARALLEL_MIN:
         nt = 1
     for rb in prange(nb, schedule='static', num_threads=nt):
-        r1 = min(R, (rb + 1) * TRANSPOSE_BLOCK)
+        r0 = rb * TRANSPOSE_BLOCK
         for cb in range(ncb):
             c0 = cb * TRANSPOSE_BLOCK
-            c1 = min(C, c0 + TRANSPOSE_BLOCK)
-            for c in range(c0, c1):
-                for r in range(rb * TRANSPOSE_BLOCK, r1):
-                    dst[c * ld_dst + r] = src[r * ld_src + c]
+            if floating is float:
+                nncore_transpose_f32(dst + c0 * ld_dst + r0, ld_dst, src + r0 * ld_src + c0,
+                                     ld_src, min(R - r0, TRANSPOSE_BLOCK),
+                                     min(C - c0, TRANSPOSE_BLOCK), level)
+            else:
+                nncore_transpose_f64(dst + c0 * ld_dst + r0, ld_dst, src + r0 * ld_src + c0,
+                                     ld_src, min(R - r0, TRANSPOSE_BLOCK),
+                                     min(C - c0, TRANSPOSE_BLOCK), level)
 
 
 def _transpose_into(dst, src, int nt=1):
