@@ -24,6 +24,7 @@
 
 #include "nncore_omp.h"
 #include "simd.h"
+#include "transpose.h"
 #include "activation_elementwise.h" /* vector tanh-GELU, shared with activation.pyx */
 #if NNCORE_X86
 #include <immintrin.h>
@@ -51,46 +52,8 @@ typedef struct {
 } nncore_gemm_epi_d;
 
 /* ---------------------------------------------------------------- transpose helpers */
-#if NNCORE_X86
-/* dst column block <- src row block: dst[c*ldd + r] = src[r*lds + c], r, c < 8 (AVX). */
-static inline __attribute__((always_inline, target("avx"))) void nncore_gemm_tr8x8_s(
-    const float *src, int64_t lds, float *dst, int64_t ldd) {
-    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lds);
-    __m256 r2 = _mm256_loadu_ps(src + 2 * lds), r3 = _mm256_loadu_ps(src + 3 * lds);
-    __m256 r4 = _mm256_loadu_ps(src + 4 * lds), r5 = _mm256_loadu_ps(src + 5 * lds);
-    __m256 r6 = _mm256_loadu_ps(src + 6 * lds), r7 = _mm256_loadu_ps(src + 7 * lds);
-    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-    /* u0: columns 0 | 4 of rows 0-3; u1: 1 | 5; u2: 2 | 6; u3: 3 | 7 (u4-u7: rows 4-7) */
-    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
-    _mm256_storeu_ps(dst + ldd, _mm256_permute2f128_ps(u1, u5, 0x20));
-    _mm256_storeu_ps(dst + 2 * ldd, _mm256_permute2f128_ps(u2, u6, 0x20));
-    _mm256_storeu_ps(dst + 3 * ldd, _mm256_permute2f128_ps(u3, u7, 0x20));
-    _mm256_storeu_ps(dst + 4 * ldd, _mm256_permute2f128_ps(u0, u4, 0x31));
-    _mm256_storeu_ps(dst + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
-    _mm256_storeu_ps(dst + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
-    _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
-}
-
-/* The same for a 4 x 4 block of doubles. */
-static inline __attribute__((always_inline, target("avx"))) void nncore_gemm_tr4x4_d(
-    const double *src, int64_t lds, double *dst, int64_t ldd) {
-    __m256d r0 = _mm256_loadu_pd(src), r1 = _mm256_loadu_pd(src + lds);
-    __m256d r2 = _mm256_loadu_pd(src + 2 * lds), r3 = _mm256_loadu_pd(src + 3 * lds);
-    __m256d t0 = _mm256_unpacklo_pd(r0, r1), t1 = _mm256_unpackhi_pd(r0, r1);
-    __m256d t2 = _mm256_unpacklo_pd(r2, r3), t3 = _mm256_unpackhi_pd(r2, r3);
-    _mm256_storeu_pd(dst, _mm256_permute2f128_pd(t0, t2, 0x20));
-    _mm256_storeu_pd(dst + ldd, _mm256_permute2f128_pd(t1, t3, 0x20));
-    _mm256_storeu_pd(dst + 2 * ldd, _mm256_permute2f128_pd(t0, t2, 0x31));
-    _mm256_storeu_pd(dst + 3 * ldd, _mm256_permute2f128_pd(t1, t3, 0x31));
-}
-#endif
+/* Packing transposes 8 x 8 float / 4 x 4 double blocks in registers with transpose.h's
+ * nncore_tr8x8_f32 / nncore_tr4x4_f64 (AVX; dst[c*ldd + r] = src[r*lds + c]). */
 
 /* ---------------------------------------------------------------- GELU epilogues */
 /* c[i*ldc + j] = gelu(c[i*ldc + j]) for i < m, j < n (act: NNCORE_GEMM_ACT_GELU[_TANH]). */
@@ -136,7 +99,7 @@ NNCORE_GEMM_ACT_ROWS(d, double, erf, exp, nncore_ew_f64)
 #define UK_DOT 1
 #define UK_REDUCE(v) _mm512_reduce_add_ps(v)
 #define UK_TRB 8
-#define UK_TRANSPOSE(s, ls, d, ld) nncore_gemm_tr8x8_s(s, ls, d, ld)
+#define UK_TRANSPOSE(s, ls, d, ld) nncore_tr8x8_f32(s, ls, d, ld)
 #define UK_ATTR __attribute__((target("avx512f")))
 #define UK_T float
 #define UK_V __m512
@@ -164,7 +127,7 @@ NNCORE_GEMM_ACT_ROWS(d, double, erf, exp, nncore_ew_f64)
 /* narrow variant (one vector per row) for the last N <= NR/2 columns */
 #define UK_SFX avx512n_s
 #define UK_TRB 8
-#define UK_TRANSPOSE(s, ls, d, ld) nncore_gemm_tr8x8_s(s, ls, d, ld)
+#define UK_TRANSPOSE(s, ls, d, ld) nncore_tr8x8_f32(s, ls, d, ld)
 #define UK_ATTR __attribute__((target("avx512f")))
 #define UK_T float
 #define UK_V __m512
@@ -196,7 +159,7 @@ NNCORE_GEMM_ACT_ROWS(d, double, erf, exp, nncore_ew_f64)
 #define UK_DOT 1
 #define UK_REDUCE(v) _mm512_reduce_add_pd(v)
 #define UK_TRB 4
-#define UK_TRANSPOSE(s, ls, d, ld) nncore_gemm_tr4x4_d(s, ls, d, ld)
+#define UK_TRANSPOSE(s, ls, d, ld) nncore_tr4x4_f64(s, ls, d, ld)
 #define UK_ATTR __attribute__((target("avx512f")))
 #define UK_T double
 #define UK_V __m512d
@@ -224,7 +187,7 @@ NNCORE_GEMM_ACT_ROWS(d, double, erf, exp, nncore_ew_f64)
 /* narrow variant (one vector per row) for the last N <= NR/2 columns */
 #define UK_SFX avx512n_d
 #define UK_TRB 4
-#define UK_TRANSPOSE(s, ls, d, ld) nncore_gemm_tr4x4_d(s, ls, d, ld)
+#define UK_TRANSPOSE(s, ls, d, ld) nncore_tr4x4_f64(s, ls, d, ld)
 #define UK_ATTR __attribute__((target("avx512f")))
 #define UK_T double
 #define UK_V __m512d
@@ -255,7 +218,7 @@ NNCORE_GEMM_ACT_ROWS(d, double, erf, exp, nncore_ew_f64)
  * about twice as fast as in the 16-column narrow kernel. */
 #define UK_SFX avx512q_s
 #define UK_TRB 8
-#define UK_TRANSPOSE(s, ls, d, ld) nncore_gemm_tr8x8_s(s, ls, d, ld)
+#define UK_TRANSPOSE(s, ls, d, ld) nncore_tr8x8_f32(s, ls, d, ld)
 #define UK_ATTR __attribute__((target("avx512f,avx512vl,fma")))
 #define UK_T float
 #define UK_V __m256
@@ -282,7 +245,7 @@ NNCORE_GEMM_ACT_ROWS(d, double, erf, exp, nncore_ew_f64)
 
 #define UK_SFX avx512q_d
 #define UK_TRB 4
-#define UK_TRANSPOSE(s, ls, d, ld) nncore_gemm_tr4x4_d(s, ls, d, ld)
+#define UK_TRANSPOSE(s, ls, d, ld) nncore_tr4x4_f64(s, ls, d, ld)
 #define UK_ATTR __attribute__((target("avx512f,avx512vl,fma")))
 #define UK_T double
 #define UK_V __m256d
@@ -312,7 +275,7 @@ NNCORE_GEMM_ACT_ROWS(d, double, erf, exp, nncore_ew_f64)
 #define UK_TCOLS 6 /* column-vector kernel: up to 6 columns, 2 vectors (16 rows) */
 #define UK_TNV 2
 #define UK_TRB 8
-#define UK_TRANSPOSE(s, ls, d, ld) nncore_gemm_tr8x8_s(s, ls, d, ld)
+#define UK_TRANSPOSE(s, ls, d, ld) nncore_tr8x8_f32(s, ls, d, ld)
 #define UK_ATTR __attribute__((target("avx2,fma")))
 #define UK_T float
 #define UK_V __m256
@@ -336,7 +299,7 @@ NNCORE_GEMM_ACT_ROWS(d, double, erf, exp, nncore_ew_f64)
 /* narrow variant (one vector per row) for the last N <= NR/2 columns */
 #define UK_SFX avx2n_s
 #define UK_TRB 8
-#define UK_TRANSPOSE(s, ls, d, ld) nncore_gemm_tr8x8_s(s, ls, d, ld)
+#define UK_TRANSPOSE(s, ls, d, ld) nncore_tr8x8_f32(s, ls, d, ld)
 #define UK_ATTR __attribute__((target("avx2,fma")))
 #define UK_T float
 #define UK_V __m256
@@ -362,7 +325,7 @@ NNCORE_GEMM_ACT_ROWS(d, double, erf, exp, nncore_ew_f64)
 #define UK_TCOLS 6 /* column-vector kernel: up to 6 columns, 2 vectors (8 rows) */
 #define UK_TNV 2
 #define UK_TRB 4
-#define UK_TRANSPOSE(s, ls, d, ld) nncore_gemm_tr4x4_d(s, ls, d, ld)
+#define UK_TRANSPOSE(s, ls, d, ld) nncore_tr4x4_f64(s, ls, d, ld)
 #define UK_ATTR __attribute__((target("avx2,fma")))
 #define UK_T double
 #define UK_V __m256d
@@ -386,7 +349,7 @@ NNCORE_GEMM_ACT_ROWS(d, double, erf, exp, nncore_ew_f64)
 /* narrow variant (one vector per row) for the last N <= NR/2 columns */
 #define UK_SFX avx2n_d
 #define UK_TRB 4
-#define UK_TRANSPOSE(s, ls, d, ld) nncore_gemm_tr4x4_d(s, ls, d, ld)
+#define UK_TRANSPOSE(s, ls, d, ld) nncore_tr4x4_f64(s, ls, d, ld)
 #define UK_ATTR __attribute__((target("avx2,fma")))
 #define UK_T double
 #define UK_V __m256d
