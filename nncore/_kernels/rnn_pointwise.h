@@ -38,6 +38,7 @@
 #include <math.h>
 #include <stddef.h>
 #include "activation_elementwise.h"
+#include "transpose.h"
 
 /* The sigmoid/tanh helpers: the level's vector body of activation_elementwise.h, else libm. */
 #define NNCORE_RNN_ACT(T, SFX, EXP, TANH, FABS, EW)                                          \
@@ -73,13 +74,7 @@ ATTR static void nncore_lstm_fwd_##SFX##_##ISA(T *gi, T *gf, T *gg, T *go, const
         T *h_r = h + r * ldh;                                                                \
         for (ptrdiff_t j = 0; j < n; j++) h_r[j] = go[r * n + j] * tc[r * n + j];            \
     }                                                                                        \
-    /* batch-major copy, lane by lane: contiguous stores; the products are recomputed from  \
-     * go and tc (same bits) rather than re-read from the vector stores to h just made, a  \
-     * load the store buffer cannot forward */                                               \
-    for (ptrdiff_t j = 0; j < n; j++) {                                                      \
-        T *hb_j = hb + j * ldhb;                                                             \
-        for (ptrdiff_t r = 0; r < rows; r++) hb_j[r] = go[r * n + j] * tc[r * n + j];        \
-    }                                                                                        \
+    nncore_transpose_##SFX(hb, ldhb, h, ldh, rows, n, level);    /* the batch-major copy */  \
 }                                                                                            \
 ATTR static void nncore_lstm_bwd_##SFX##_##ISA(                                              \
         T *restrict di, T *restrict df, T *restrict dgg, T *restrict dO, ptrdiff_t ld_dg,    \
