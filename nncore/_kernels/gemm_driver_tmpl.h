@@ -211,12 +211,15 @@ static int GD_FN(nncore_gemm_plan)(GD_ARGS *p, int nthreads) {
     const int64_t unit_m = direct == 3 ? impl->tw : impl->mr;
     const int64_t tm = (p->M + unit_m - 1) / unit_m, tn = (p->N + impl->nr - 1) / impl->nr;
     if (nt > 1) {
-        /* split the dimension that gives the smallest per-thread share of tiles; on the packed
-         * path prefer M (within 5%): its threads share one packed copy of each op(B) panel,
-         * while split N makes every thread pack all of op(A) */
+        /* split the dimension that gives the smallest per-thread share of tiles. On the packed
+         * path, within 5%, prefer the split whose threads pack less: split N makes every thread
+         * pack all of op(A) (M x K), split M all of op(B) (K x N), or with shared packing one
+         * copy between them. (The LM decoder's 10000x256 weight gradient, K = 1120, split N:
+         * each thread packed all 11.2M elements of op(A), transposing them.) */
         int64_t cost_n = (tn + nt - 1) / nt * tm, cost_m = (tm + nt - 1) / nt * tn;
-        p->split_n = direct || !nncore_gemm_allow_shared ? cost_n <= cost_m
-                                                          : 20 * cost_n < 19 * cost_m;
+        const int prefer_m = nncore_gemm_allow_shared || p->M >= p->N;
+        p->split_n = direct ? cost_n <= cost_m
+                     : prefer_m ? 20 * cost_n < 19 * cost_m : 19 * cost_n <= 20 * cost_m;
         if (direct == 3) p->split_n = 0; /* one panel of columns: split M on tw rows */
         int64_t tiles = p->split_n ? tn : tm;
         if (nt > tiles) nt = (int)tiles;
