@@ -168,6 +168,13 @@ static int GD_FN(nncore_gemm_plan)(GD_ARGS *p, int nthreads) {
     p->mc = nncore_gemm_override_mc > 0 ? nncore_gemm_override_mc : impl->mc;
     p->kc = nncore_gemm_override_kc > 0 ? nncore_gemm_override_kc : impl->kc;
     p->nc = nncore_gemm_override_nc > 0 ? nncore_gemm_override_nc : impl->nc;
+    if (nncore_gemm_override_kc <= 0 && p->K > p->kc) {
+        /* balanced K blocks up to 1/8 longer than KC, so there is no short last block (its
+         * pass over the C tiles costs what a full block's does: K = 1120 was 512 + 512 + 96,
+         * now 560 + 560). It depends on K and KC only: still the same for any thread count. */
+        const int64_t limit = p->kc + p->kc / 8, nblocks = (p->K + limit - 1) / limit;
+        p->kc = (p->K + nblocks - 1) / nblocks;
+    }
     p->mc = GD_FN(nncore_gemm_round_up)(p->mc, impl->mr);
     p->nc = GD_FN(nncore_gemm_round_up)(p->nc, impl->nr);
     p->split_n = 1;
