@@ -1,5 +1,5 @@
-"""Helpers and the dense half of nncore.cuda.ops: GEMM, elementwise, activations,
-cross-entropy, optimizer steps (see ops.py)."""
+"""Helpers and the dense part of nncore.cuda.ops: GEMM, elementwise arithmetic, sums, casts,
+dropout (see ops.py). Activations are in _ops_activation.py, cross-entropy in _ops_loss.py."""
 from __future__ import annotations
 
 import math
@@ -14,8 +14,6 @@ _ext = _require_ext()
 DeviceArray = _ext.DeviceArray
 
 _ACT = {"none": 0, "relu": 1, "gelu": 2, "gelu_tanh": 3}
-RELU, LEAKY_RELU, SIGMOID, TANH, GELU, GELU_TANH = range(6)
-_REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -248,137 +246,3 @@ def dropout_forward(inp, p: float, seed: int, group: int = 1) -> DeviceArray:
     threshold = int(math.ceil(p * 9007199254740992.0))      # ceil(p * 2^53)
     _ext.dropout(out, inp, int(seed) % 2**64, threshold, 1.0 / (1.0 - p), int(group))
     return out
-
-
-# ------------------------------------------------------------------------- activations
-
-def _act_fwd(op: int, x, out, fn: str, p: float = 0.0) -> DeviceArray:
-    x = _dev(x, "x")
-    y = _out(out, x.shape, x.dtype, fn)
-    _ext.activation_forward(op, y, x, p)
-    return y
-
-
-def _act_bwd(op: int, dout, cache, cache_name: str, out, fn: str, p: float = 0.0):
-    dout, cache = _dev(dout, "dout"), _dev(cache, cache_name)
-    check_same_dtype(dout=dout, **{cache_name: cache})
-    check_shape(cache, dout.shape, cache_name)
-    dx = _out(out, dout.shape, dout.dtype, fn)
-    _ext.activation_backward(op, dx, dout, cache, p)
-    return dx
-
-
-def relu_forward(x, out=None) -> DeviceArray:
-    return _act_fwd(RELU, x, out, "relu_forward")
-
-
-def relu_backward(dout, y, out=None) -> DeviceArray:
-    return _act_bwd(RELU, dout, y, "y", out, "relu_backward")
-
-
-def leaky_relu_forward(x, negative_slope: float = 0.01, out=None) -> DeviceArray:
-    return _act_fwd(LEAKY_RELU, x, out, "leaky_relu_forward", negative_slope)
-
-
-def leaky_relu_backward(dout, x, negative_slope: float = 0.01, out=None) -> DeviceArray:
-    return _act_bwd(LEAKY_RELU, dout, x, "x", out, "leaky_relu_backward", negative_slope)
-
-
-def sigmoid_forward(x, out=None) -> DeviceArray:
-    return _act_fwd(SIGMOID, x, out, "sigmoid_forward")
-
-
-def sigmoid_backward(dout, y, out=None) -> DeviceArray:
-    return _act_bwd(SIGMOID, dout, y, "y", out, "sigmoid_backward")
-
-
-def tanh_forward(x, out=None) -> DeviceArray:
-    return _act_fwd(TANH, x, out, "tanh_forward")
-
-
-def tanh_backward(dout, y, out=None) -> DeviceArray:
-    return _act_bwd(TANH, dout, y, "y", out, "tanh_backward")
-
-
-def _gelu_op(approximate: str, fn: str) -> int:
-    if approximate not in ("none", "tanh"):
-        raise ValueError(f"{fn}: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return GELU if approximate == "none" else GELU_TANH
-
-
-def gelu_forward(x, approximate: str = "none", out=None) -> DeviceArray:
-    return _act_fwd(_gelu_op(approximate, "gelu_forward"), x, out, "gelu_forward")
-
-
-def gelu_backward(dout, x, approximate: str = "none", out=None) -> DeviceArray:
-    op = _gelu_op(approximate, "gelu_backward")
-    return _act_bwd(op, dout, x, "x", out, "gelu_backward")
-
-
-# -------------------------------------------------------------------------------- loss
-
-def _ce_options(reduction, label_smoothing, fn: str) -> tuple:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"{fn}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    eps = float(label_smoothing)
-    if not 0.0 <= eps <= 1.0:
-        raise ValueError(f"{fn}: label_smoothing must be in [0, 1], got {label_smoothing}")
-    return _REDUCTIONS[reduction], eps
-
-
-def _ce_target(target, N: int, C: int, ignore_index: int, fn: str) -> tuple:
-    """(device target, host_count) for the kernels: see _checked_index."""
-    if getattr(target, "shape", (N,))[:1] != (N,):
-        raise ValueError(f"{fn}: target has shape {target.shape} but there are {N} rows "
-                         f"(shape {(N, C)})")
-    return _checked_index(target, "target", C, f"{fn}: target", ignore_index)
-
-
-def cross_entropy_forward(logits, target, reduction: str = "mean", ignore_index: int = -100,
-                          label_smoothing: float = 0.0) -> tuple:
-    """(loss, probs) of fused log-softmax + NLL; loss is 0-d ("mean"/"sum") or (N,).
-
-    Raises IndexError naming the first target outside [0, C) that is not ignore_index.
-    """
-    fn = "cross_entropy"
-    logits = _dev(logits, "logits", 2)
-    red, eps = _ce_options(reduction, label_smoothing, fn)
-    N, C = logits.shape
-    if C == 0:
-        raise ValueError(f"{fn}: logits must have at least one class, got shape {logits.shape}")
-    target, host_count = _ce_target(target, N, C, ignore_index, fn)
-    probs = _like(logits)
-    loss = _like(logits, (N,) if red == 0 else ())
-    _ext.cross_entropy_forward(probs, loss, logits, target, N, C, ignore_index, eps, red,
-                               host_count)
-    return loss, probs
-
-
-def cross_entropy_backward(dloss, probs, target, reduction: str = "mean",
-                           ignore_index: int = -100, label_smoothing: float = 0.0):
-    """dlogits (N, C) = g_i (probs - (1 - eps) onehot - eps / C), 0 on ignored rows.
-
-    dloss: a number or a 1-element DeviceArray for a reduced loss, (N,) for "none".
-    """
-    fn = "cross_entropy"
-    probs = _dev(probs, "probs", 2)
-    red, eps = _ce_options(reduction, label_smoothing, fn)
-    N, C = probs.shape
-    target, host_count = _ce_target(target, N, C, ignore_index, fn)
-    scale = 1.0
-    if isinstance(dloss, DeviceArray):
-        dloss = _dev(dloss, "dloss", dtype=probs.dtype)
-        if red == 0:
-            check_shape(dloss, (N,), "dloss")
-        elif dloss.size != 1:
-            raise ValueError(f"{fn}: dloss must be a scalar for a reduced loss, got shape "
-                             f"{dloss.shape}")
-    elif red == 0:
-        raise TypeError(f"{fn}: dloss must be a DeviceArray of shape {(N,)} for reduction "
-                        f"'none', got {type(dloss).__name__}")
-    else:
-        scale, dloss = float(dloss), None
-    dlogits = _like(probs)
-    _ext.cross_entropy_backward(dlogits, probs, target, dloss, scale, N, C, ignore_index, eps,
-                                red, host_count)
-    return dlogits

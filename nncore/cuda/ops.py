@@ -15,33 +15,33 @@ integer arrays); lstm_forward's cache is a CUDA-side LSTMCache; maxpool2d_backwa
 forward's window options (optional) to gather deterministically instead of scattering.
 Importing this module without a CUDA build raises RuntimeError (see nncore.cuda).
 """
+from ._ops_activation import (  # noqa: F401
+    gelu_backward,
+    gelu_forward,
+    leaky_relu_backward,
+    leaky_relu_forward,
+    relu_backward,
+    relu_forward,
+    sigmoid_backward,
+    sigmoid_forward,
+    tanh_backward,
+    tanh_forward,
+)
 from ._ops_base import (  # noqa: F401
     DeviceArray,
     add,
     affine,
     axpby,
     cast,
-    cross_entropy_backward,
-    cross_entropy_forward,
     div,
     dropout_forward,
     fill,
-    gelu_backward,
-    gelu_forward,
     gemm,
     gemm_batched,
-    leaky_relu_backward,
-    leaky_relu_forward,
     mul,
-    relu_backward,
-    relu_forward,
-    sigmoid_backward,
-    sigmoid_forward,
     sub,
     sum_all,
     sum_rows,
-    tanh_backward,
-    tanh_forward,
 )
 from ._ops_layers import (  # noqa: F401
     avgpool2d_backward,
@@ -54,6 +54,10 @@ from ._ops_layers import (  # noqa: F401
     embedding_forward,
     maxpool2d_backward,
     maxpool2d_forward,
+)
+from ._ops_loss import (  # noqa: F401
+    cross_entropy_backward,
+    cross_entropy_forward,
 )
 from ._ops_optim import adam_step, adam_step_multi, sgd_step, sgd_step_multi  # noqa: F401
 from ._ops_rnn import (  # noqa: F401
