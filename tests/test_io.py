@@ -263,14 +263,13 @@ def test_killed_process_mid_write_keeps_previous_checkpoint(tmp_path):
     nncore.save({"w": np.ones(4, np.float32)}, path)
     # The child writes a big file and is killed (SIGKILL, no cleanup) after some bytes.
     code = f"""
-import os, numpy as np, nncore.io as nio
-real_write = None
+import os, numpy as np, nncore.io as nio, nncore._safetensors as fmt
 def write_then_die(f):
     f.write(b"\\0" * 64)
     f.flush()
     os.kill(os.getpid(), 9)
-orig = nio._atomic_write
-nio._atomic_write = lambda path, write: orig(path, write_then_die)
+orig = fmt._atomic_write
+fmt._atomic_write = lambda path, write: orig(path, write_then_die)
 nio.save({{"w": np.zeros(10**6, np.float32)}}, {str(path)!r})
 """
     proc = subprocess.run([sys.executable, "-c", code], cwd=_REPO_ROOT, capture_output=True)
