@@ -24,7 +24,7 @@ import nncore.cuda
 from nncore._cuda.errors import CudaError
 from nncore._kernels import lstm, pool
 from nncore._kernels._checks import as_float_array, check_same_dtype, check_shape, prepare_out
-from nncore._kernels.pool import _pool_geometry, _Shape
+from nncore._kernels._pool_geometry import _pool_geometry, _Shape
 
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int64))
 # Bytes of live owning arrays, their peak, and "reserved": as a caching allocator's, the
