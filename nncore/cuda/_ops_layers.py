@@ -9,8 +9,8 @@ from nncore._kernels._checks import (
     check_same_dtype,
     check_shape,
 )
+from nncore._kernels._conv_geometry import conv2d_sizes
 from nncore._kernels._pool_geometry import _pool_geometry, _Shape
-from nncore._kernels.conv import conv2d_sizes
 
 from ._ops_base import (
     DeviceArray,
