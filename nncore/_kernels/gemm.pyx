@@ -67,6 +67,7 @@ cdef extern from "gemm_kernels.h" nogil:
     int nncore_gemm_force_path
     int nncore_gemm_allow_shared
     int nncore_gemm_allow_tkr
+    int nncore_gemm_allow_stream
     int nncore_gemm_level()
     const char* nncore_gemm_level_name()
 
@@ -139,7 +140,7 @@ cdef void dgemm_ex(bint trans_a, bint trans_b, Py_ssize_t M, Py_ssize_t N, Py_ss
 
 cdef cnp.ndarray _float_array(object x, str name, int ndim, str fn="gemm"):
     """x as an ndarray of float32/float64 with `ndim` dims, or raise (no copy here)."""
-    if not isinstance(x, np.ndarray):
+    if not isinstance(x, cnp.ndarray):  # a C type check (np.ndarray is a module lookup)
         raise TypeError(f"{fn}: {name} must be a numpy.ndarray, got {type(x).__name__}")
     cdef cnp.ndarray arr = <cnp.ndarray>x
     cdef int tn = cnp.PyArray_TYPE(arr)
@@ -151,10 +152,11 @@ cdef cnp.ndarray _float_array(object x, str name, int ndim, str fn="gemm"):
     return arr
 
 
-cdef object _matrix_layout(cnp.ndarray x, int axis, bint trans):
-    """(array, trans, ld) so that the matrix formed by axes (axis, axis+1) of `array` is read
-    in place as row-major with row stride ld (trans possibly flipped for a transposed view);
-    copies only when neither stride is the element size or a stride is negative."""
+cdef cnp.ndarray _matrix_layout(cnp.ndarray x, int axis, bint* trans, Py_ssize_t* ld):
+    """The array whose matrix formed by axes (axis, axis+1) is read in place as row-major
+    with row stride *ld (*trans flipped for a transposed view); copies only when neither
+    stride is the element size or a stride is negative. (Out-parameters, not a tuple: this
+    runs on every call, and tiny products pay for each Python object.)"""
     cdef Py_ssize_t item = cnp.PyArray_ITEMSIZE(x)
     cdef Py_ssize_t r = x.shape[axis], c = x.shape[axis + 1]
     cdef Py_ssize_t s0 = x.strides[axis], s1 = x.strides[axis + 1]
@@ -162,14 +164,17 @@ cdef object _matrix_layout(cnp.ndarray x, int axis, bint trans):
     if x.ndim == 3:
         bs = x.strides[0]
         if x.shape[0] > 1 and (bs < 0 or bs % item != 0):
-            x = np.ascontiguousarray(x)
-            return x, trans, c
+            ld[0] = c
+            return np.ascontiguousarray(x)
     if (s1 == item or c <= 1) and s0 >= 0 and s0 % item == 0:
-        return x, trans, (s0 // item if r > 1 else max(c, 1))
+        ld[0] = s0 // item if r > 1 else (c if c > 1 else 1)
+        return x
     if (s0 == item or r <= 1) and s1 >= 0 and s1 % item == 0:
-        return x, not trans, (s1 // item if c > 1 else max(r, 1))
-    x = np.ascontiguousarray(x)
-    return x, trans, c
+        trans[0] = not trans[0]
+        ld[0] = s1 // item if c > 1 else (r if r > 1 else 1)
+        return x
+    ld[0] = c
+    return np.ascontiguousarray(x)
 
 
 cdef (uintptr_t, uintptr_t) _extent(cnp.ndarray x):
@@ -243,10 +248,12 @@ def gemm(a, b, out=None, *, bint trans_a=False, bint trans_b=False, double alpha
     activation.gelu_forward of the unfused result bit for bit.
     Example: gemm(x, w, trans_b=True, bias=b, activation="relu") is relu(x @ w.T + b).
     """
-    if activation not in _ACTIVATIONS:
-        raise ValueError(f"gemm: activation must be one of {sorted(_ACTIVATIONS)}, got "
-                         f"{activation!r}")
-    cdef int act = _ACTIVATIONS[activation]
+    cdef int act = GEMM_ACT_NONE
+    if activation != "none":
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f"gemm: activation must be one of {sorted(_ACTIVATIONS)}, got "
+                             f"{activation!r}")
+        act = _ACTIVATIONS[activation]
     cdef cnp.ndarray A = _float_array(a, "a", 2)
     cdef cnp.ndarray B = _float_array(b, "b", 2)
     cdef cnp.ndarray C, Bias = None, target
@@ -295,10 +302,10 @@ def gemm(a, b, out=None, *, bint trans_a=False, bint trans_b=False, double alpha
                              f"strides {(<object>C).strides}")
     if M == 0 or N == 0:
         return C
-    cdef bint ta, tb
+    cdef bint ta = trans_a, tb = trans_b
     cdef Py_ssize_t lda, ldb
-    A, ta, lda = _matrix_layout(A, 0, trans_a)
-    B, tb, ldb = _matrix_layout(B, 0, trans_b)
+    A = _matrix_layout(A, 0, &ta, &lda)
+    B = _matrix_layout(B, 0, &tb, &ldb)
     target = C
     if out is not None and (_overlap(C, A) or _overlap(C, B)
                             or (Bias is not None and _overlap(C, Bias))):
@@ -343,8 +350,9 @@ def gemm_batched(a, b, *, bint trans_a=False, bint trans_b=False):
         return C
     cdef bint ta, tb
     cdef Py_ssize_t lda, ldb
-    A, ta, lda = _matrix_layout(A, 1, trans_a)
-    B, tb, ldb = _matrix_layout(B, 1, trans_b)
+    ta, tb = trans_a, trans_b
+    A = _matrix_layout(A, 1, &ta, &lda)
+    B = _matrix_layout(B, 1, &tb, &ldb)
     cdef Py_ssize_t sa = A.strides[0], sb = B.strides[0], sc = M * N * cnp.PyArray_ITEMSIZE(C)
     cdef Py_ssize_t ldc = max(N, 1), i
     cdef int nthreads = get_num_threads()
@@ -401,11 +409,14 @@ def _force_path_for_testing(str path="auto") -> None:
     """Force the "packed" or "direct" (no packing) path, "direct_rows" (direct without the
     column-vector kernel for thin panels), "dot" (dot products, where op(A) rows and op(B)
     columns are contiguous; else direct) or "column" (the column-vector kernel for the whole
-    product, where N is small enough for it; else direct); "auto" restores the heuristic."""
-    global nncore_gemm_force_path, nncore_gemm_allow_tkr
+    product, where N is small enough for it; else direct), "column_packed" (the column path
+    packing each panel before its k loop instead of block by block inside it); "auto" restores
+    the heuristic."""
+    global nncore_gemm_force_path, nncore_gemm_allow_tkr, nncore_gemm_allow_stream
     nncore_gemm_force_path = {"auto": 0, "packed": 1, "direct": 2, "direct_rows": 2,
-                              "dot": 3, "column": 4}[path]
+                              "dot": 3, "column": 4, "column_packed": 4}[path]
     nncore_gemm_allow_tkr = path != "direct_rows"
+    nncore_gemm_allow_stream = path != "column_packed"
 
 
 def _set_shared_packing_for_testing(allow=None) -> None:

@@ -7,7 +7,8 @@
  *  - direct (small matrices): no K blocking; op(A) is read in place (any row/column stride)
  *    and op(B) too when its rows are contiguous; otherwise op(B) is packed once.
  *  - dot (A @ B.T, few rows or columns, long K) and column (thin N: the column-vector kernel,
- *    vectors down M, over tw-row panels of op(A) it packs with register transposes).
+ *    vectors down M, over tw-row panels of op(A) it packs with register transposes; full
+ *    panels of a row-major op(A) block by block inside the k loop, gemm_tkr_stream).
  * Work is split between threads along M or N on micro-tile boundaries (see file header of
  * gemm_kernels.h for why this keeps results bit-identical for any thread count). On the packed
  * path split along M, the threads pack each op(B) panel once, together (shared_b; barriers
@@ -51,6 +52,12 @@ typedef struct {
     /* dot-product kernel (op(A) rows and op(B) columns contiguous over k), or NULL */
     void (*ukr_dot)(int64_t m, int64_t n, int64_t kc, const GD_T *a, int64_t lda, const GD_T *b,
                     int64_t ldb, GD_T *c, int64_t ldc, const GD_EPI *e, const GD_T *bias);
+    /* the column-vector kernel over np full tw-row panels of an op(A) with rows contiguous
+     * over k, packing as it goes (tbuf: 2 transpose blocks x tw <= 16 * tw elements; returns 0 if kc is too short), or
+     * NULL */
+    int (*ukr_ts)(int64_t np, int64_t np_all, int64_t n, int64_t kc, const GD_T *a,
+                  int64_t rs_a, const GD_T *b, int64_t rs_b, GD_T *c, int64_t ldc,
+                  const GD_EPI *e, const GD_T *bias, GD_T *tbuf, int prefetch);
 } GD_IMPL;
 
 /* The problem, plus the plan filled in by nncore_gemm_plan_<s|d>. */
@@ -89,7 +96,8 @@ static const GD_IMPL GD_FN(nncore_gemm_impls)[3] = {
      GD_CAT(gemm_ukr_packed, GD_CAT(avx2, GD_SFX)), GD_CAT(gemm_ukr_strided, GD_CAT(avx2, GD_SFX)),
      GD_CAT(gemm_ukr_strided, GD_CAT(avx2n, GD_SFX)), 0,
      GD_CAT(gemm_pack_a, GD_CAT(avx2, GD_SFX)), GD_CAT(gemm_pack_b, GD_CAT(avx2, GD_SFX)),
-     GD_CAT(gemm_tkr, GD_CAT(avx2, GD_SFX)), GD_F32 ? 16 : 8, 6, GD_F32 ? 0x7eu : 0x6eu, 0},
+     GD_CAT(gemm_tkr, GD_CAT(avx2, GD_SFX)), GD_F32 ? 16 : 8, 6, GD_F32 ? 0x7eu : 0x6eu, 0,
+     GD_CAT(gemm_tkr_stream, GD_CAT(avx2, GD_SFX))},
     {"avx512", 14, GD_F32 ? 32 : 16, GD_F32 ? 168 : 112, 512, 4096,
      GD_CAT(gemm_ukr_packed, GD_CAT(avx512, GD_SFX)),
      GD_CAT(gemm_ukr_strided, GD_CAT(avx512, GD_SFX)),
@@ -97,7 +105,7 @@ static const GD_IMPL GD_FN(nncore_gemm_impls)[3] = {
      GD_CAT(gemm_ukr_strided, GD_CAT(avx512q, GD_SFX)),
      GD_CAT(gemm_pack_a, GD_CAT(avx512, GD_SFX)), GD_CAT(gemm_pack_b, GD_CAT(avx512, GD_SFX)),
      GD_CAT(gemm_tkr, GD_CAT(avx512, GD_SFX)), GD_F32 ? 32 : 16, 12, GD_F32 ? 0x1ffeu : 0x1e06u,
-     GD_CAT(gemm_dot, GD_CAT(avx512, GD_SFX))},
+     GD_CAT(gemm_dot, GD_CAT(avx512, GD_SFX)), GD_CAT(gemm_tkr_stream, GD_CAT(avx512, GD_SFX))},
 #else
     {0}, {0},
 #endif
@@ -379,7 +387,7 @@ static void GD_FN(nncore_gemm_colpath)(const GD_ARGS *p, int64_t m0, int64_t m1)
     GD_EPI e = {p->alpha, p->beta, 1, 1, p->act};
     const int b_in_place = !p->trans_b && (p->ldb == N || K == 1);
     const size_t bsize = b_in_place ? 0 : (size_t)GD_FN(nncore_gemm_round_up)(K * N, 16);
-    GD_T *bp = GD_FN(nncore_gemm_buffer)(bsize + (size_t)(TW * K));
+    GD_T *bp = GD_FN(nncore_gemm_buffer)(bsize + (size_t)(TW * (K > 16 ? K : 16)));
     if (!bp) { GD_FN(nncore_gemm_naive)(p, m0, m1, 0, N); return; }
     GD_T *abuf = bp + bsize;
     const GD_T *b = p->B;
@@ -389,7 +397,17 @@ static void GD_FN(nncore_gemm_colpath)(const GD_ARGS *p, int64_t m0, int64_t m1)
             for (int64_t k = 0; k < K; k++) bp[k * N + j] = p->B[k * rs_b + j * cs_b];
         b = bp;
     }
-    for (int64_t i = m0; i < m1; i += TW) {
+    int64_t i = m0;
+    if (cs_a == 1 && impl->ukr_ts && nncore_gemm_allow_stream) {
+        /* full panels of a row-major op(A): packed block by block inside the k loop; when
+         * op(A) streams from memory (more than L2), the rows two panels ahead are prefetched */
+        const int64_t np = (m1 - m0) / TW, np_all = (m1 - m0 + TW - 1) / TW;
+        const int prefetch = p->M * K * (int64_t)sizeof(GD_T) > ((int64_t)1 << 20);
+        if (impl->ukr_ts(np, np_all, N, K, p->A + m0 * rs_a, rs_a, b, N, p->C + m0 * p->ldc,
+                         p->ldc, &e, p->bias, abuf, prefetch))
+            i += np * TW;
+    }
+    for (; i < m1; i += TW) {
         const int64_t m = m1 - i < TW ? m1 - i : TW;
         impl->ukr_t(m, N, K, p->A + i * rs_a, rs_a, cs_a, b, N, p->C + i * p->ldc, p->ldc, &e,
                     p->bias, abuf);

@@ -94,6 +94,7 @@ NNCORE_GEMM_ACT_ROWS(d, double, erf, exp, nncore_ew_f64)
 #if NNCORE_X86
 /* AVX-512F, float32: 14 x 32 tile (28 zmm accumulators). */
 #define UK_SFX avx512_s
+#define UK_TKR_EMB_BCAST 1 /* column kernel: FMAs with embedded broadcasts of op(B) */
 #define UK_TCOLS 12 /* column-vector kernel: up to 12 columns, 2 vectors (32 rows) */
 #define UK_TNV 2
 #define UK_DOT 1
@@ -154,6 +155,7 @@ NNCORE_GEMM_ACT_ROWS(d, double, erf, exp, nncore_ew_f64)
 
 /* AVX-512F, float64: 14 x 16 tile. */
 #define UK_SFX avx512_d
+#define UK_TKR_EMB_BCAST 1
 #define UK_TCOLS 12 /* column-vector kernel: up to 12 columns, 2 vectors (16 rows) */
 #define UK_TNV 2
 #define UK_DOT 1
@@ -431,6 +433,7 @@ static int nncore_gemm_force_path = NNCORE_GEMM_PATH_AUTO;
 /* 1: threads share packed op(B) panels (off by default: see docs/gemm.md, set from gemm.pyx) */
 static int nncore_gemm_allow_shared = 0;
 static int nncore_gemm_allow_tkr = 1;    /* 0: no column-vector kernel for thin panels */
+static int nncore_gemm_allow_stream = 1; /* 0: column path packs each panel before its k loop */
 
 static inline int nncore_gemm_level(void) {
     int level = nncore_simd_level();

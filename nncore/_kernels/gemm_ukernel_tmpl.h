@@ -13,6 +13,9 @@
  *                 transpose of a UK_TRB x UK_TRB block used by the packing routines
  *   UK_HAS_MASK   1 when the ISA has cheap lane masks (AVX-512): then UK_MASK_T, UK_MASK(lanes),
  *                 UK_MASK_LOADZ(k, p) and UK_MASK_STORE(p, k, v) are defined too.
+ *   UK_TCOLS, UK_TNV  (optional) the column-vector kernel: up to UK_TCOLS columns on UK_TNV
+ *                 vectors of rows; UK_TKR_EMB_BCAST (optional, AVX-512) lets its FMAs take
+ *                 op(B) as an embedded-broadcast memory operand (see UK_TKR_STEP).
  *
  * The micro-kernel computes a tile  acc[i][j] = sum_k a[i*rs_a + k*cs_a] * b[k*rs_b + j]
  * for i < MROWS (a compile-time constant after inlining), j < NR, k < kc, in registers,
@@ -299,10 +302,65 @@ static inline __attribute__((always_inline)) UK_ATTR void UK_FN(gemm_tkr_tr_in)(
         }                                                                                     \
     } while (0)
 
+/* One k step of the column kernel: acc[j][v] += ap[v*VL..] * b[j]. With UK_TKR_EMB_BCAST
+ * (AVX-512) every FMA takes b[j] as a memory operand with an embedded {1toN} broadcast, done
+ * by the load unit: on Zen 4 a zmm vbroadcastss into a register takes a shuffle-pipe slot,
+ * which the streaming packing's transposes need (64x128 @ 128x10: 2.54 -> 2.3 us). GCC folds
+ * the broadcast into the FMA only when it has one use, so the second vector reads b[j]
+ * through b1_, a copy of the pointer made opaque by an empty asm (once per loop, not per
+ * step). Same FMAs, same bits. */
+#if defined(UK_TKR_EMB_BCAST)
+#define UK_TKR_STEP(ap_, b_, b1_)                                                             \
+    do {                                                                                      \
+        UK_V av[UK_TNV];                                                                      \
+        _Pragma("GCC unroll 4") for (int v = 0; v < UK_TNV; v++) av[v] =                      \
+            UK_LOADU((ap_) + v * UK_VL);                                                      \
+        _Pragma("GCC unroll 16") for (int j = 0; j < UK_TCOLS; j++) {                         \
+            if (j >= NCOLS) break;                                                            \
+            _Pragma("GCC unroll 4") for (int v = 0; v < UK_TNV; v++) acc[j][v] =              \
+                UK_FMADD(av[v], UK_SET1(v ? (b1_)[j] : (b_)[j]), acc[j][v]);                  \
+        }                                                                                     \
+    } while (0)
+#else
+#define UK_TKR_STEP(ap_, b_, b1_)                                                             \
+    do {                                                                                      \
+        UK_V av[UK_TNV];                                                                      \
+        _Pragma("GCC unroll 4") for (int v = 0; v < UK_TNV; v++) av[v] =                      \
+            UK_LOADU((ap_) + v * UK_VL);                                                      \
+        _Pragma("GCC unroll 16") for (int j = 0; j < UK_TCOLS; j++) {                         \
+            if (j >= NCOLS) break;                                                            \
+            const UK_V bj = UK_SET1((b_)[j]);                                                 \
+            _Pragma("GCC unroll 4") for (int v = 0; v < UK_TNV; v++) acc[j][v] =              \
+                UK_FMADD(av[v], bj, acc[j][v]);                                               \
+        }                                                                                     \
+    } while (0)
+#endif
+
+/* Streaming packing (STREAM = 1, a full panel of UK_TW rows of op(A) with rows contiguous over
+ * k, kc >= UK_TRB): instead of packing the whole panel before the k loop, the loop runs over
+ * blocks of UK_TRB k's and, while it computes block kb from one half of tbuf, transposes the
+ * next block (block kb + 1 of this panel, or block 0 of the next panel `anext`) into the other
+ * half. The shuffles then issue between the FMAs (on Zen 4 they can use a pipe the FMAs
+ * leave free) instead of in a separate pass; the k order and the FMAs are those of the packed
+ * loop, so the bits are the same. A last partial block is transposed overlapping the one
+ * before (from kc - UK_TRB). `pf`: bytes [pf, pf + pf_bytes) prefetched, spread over the
+ * blocks (op(A) streaming from memory: the panel after next). */
+static inline __attribute__((always_inline)) UK_ATTR void UK_FN(gemm_tkr_tr_block)(
+    const UK_T *restrict arow, const int64_t rs_a, const int64_t kc, const int64_t kb,
+    UK_T *restrict dst) {
+    int64_t k0 = kb * UK_TRB;
+    if (k0 + UK_TRB > kc) k0 = kc - UK_TRB;
+#pragma GCC unroll 4
+    for (int r = 0; r < UK_TW; r += UK_TRB)
+        UK_TRANSPOSE(arow + r * rs_a + k0, rs_a, dst + r, UK_TW);
+}
+
 static inline __attribute__((always_inline)) UK_ATTR void UK_FN(gemm_tkr_body)(
-    const int NCOLS, const int64_t m, const int64_t kc, const UK_T *restrict ap,
-    const int64_t lap, const UK_T *restrict b, const int64_t rs_b, UK_T *restrict c,
-    const int64_t ldc, const UK_EPI *e, const UK_T *restrict bias) {
+    const int NCOLS, const int STREAM, const int64_t m, const int64_t kc,
+    const UK_T *restrict ap, const int64_t lap, const UK_T *restrict b, const int64_t rs_b,
+    UK_T *restrict c, const int64_t ldc, const UK_EPI *e, const UK_T *restrict bias,
+    const UK_T *restrict anext, const int64_t rs_a, UK_T *restrict tbuf,
+    const char *restrict pf, const int64_t pf_bytes) {
     const int NCP = UK_TCP(NCOLS);
     UK_V acc[UK_TCOLS][UK_TNV];
 #pragma GCC unroll 16
@@ -311,19 +369,56 @@ static inline __attribute__((always_inline)) UK_ATTR void UK_FN(gemm_tkr_body)(
 #pragma GCC unroll 4
         for (int v = 0; v < UK_TNV; v++) acc[j][v] = UK_ZERO();
     }
-    for (int64_t k = 0; k < kc; k++) {
-        UK_V av[UK_TNV];
-#pragma GCC unroll 4
-        for (int v = 0; v < UK_TNV; v++) av[v] = UK_LOADU(ap + v * UK_VL);
-#pragma GCC unroll 16
-        for (int j = 0; j < UK_TCOLS; j++) {
-            if (j >= NCOLS) break;
-            const UK_V bj = UK_SET1(b[j]);
-#pragma GCC unroll 4
-            for (int v = 0; v < UK_TNV; v++) acc[j][v] = UK_FMADD(av[v], bj, acc[j][v]);
+    const UK_T *b1 = b; /* = b, opaque to GCC (see UK_TKR_STEP) */
+    __asm__("" : "+r"(b1));
+    if (!STREAM) {
+        for (int64_t k = 0; k < kc; k++) {
+            UK_TKR_STEP(ap, b, b1);
+            ap += lap;
+            b += rs_b;
+            b1 += rs_b;
         }
-        ap += lap;
-        b += rs_b;
+    } else {
+#ifdef UK_TRB
+        /* ap: this panel's rows (rs_a); block 0 is in half `lap` (0/1) of tbuf already */
+        const int64_t nb = (kc + UK_TRB - 1) / UK_TRB;
+        const int64_t pf_step = (pf_bytes / nb + 63) & ~(int64_t)63;
+        for (int64_t kb = 0; kb < nb; kb++) {
+            UK_T *cur = tbuf + ((kb + lap) & 1) * (UK_TRB * UK_TW);
+            UK_T *nxt = tbuf + ((kb + 1 + lap) & 1) * (UK_TRB * UK_TW);
+            if (kb + 1 < nb)
+                UK_FN(gemm_tkr_tr_block)(ap, rs_a, kc, kb + 1, nxt);
+            else if (anext)
+                UK_FN(gemm_tkr_tr_block)(anext, rs_a, kc, 0, nxt);
+            if (pf) {
+                const char *q = pf + kb * pf_step, *qe = pf + pf_bytes;
+                for (int64_t o = 0; o < pf_step && q + o < qe; o += 64)
+                    __builtin_prefetch(q + o, 0, 3);
+            }
+            /* the last block may be partial: transposed from kc - TRB, its rows start at
+             * kb*TRB - (kc - TRB). For many columns the loop is not unrolled, so each b[j]
+             * is a constant offset from b (unrolled, GCC kept the offsets of b's rows on
+             * the stack: 64x128 @ 128x10 2.33 -> 2.29 us); for few, unrolled (784x64 @ 64x2
+             * 6.2 -> 5.5 us) */
+            const int64_t kr = kc - kb * UK_TRB < UK_TRB ? kc - kb * UK_TRB : UK_TRB;
+            const UK_T *q = cur + (UK_TRB - kr) * UK_TW;
+            if (NCOLS <= 4 && kr == UK_TRB) {
+#pragma GCC unroll 8
+                for (int kk = 0; kk < UK_TRB; kk++)
+                    UK_TKR_STEP(q + kk * UK_TW, b + kk * rs_b, b1 + kk * rs_b);
+                b += UK_TRB * rs_b;
+                b1 += UK_TRB * rs_b;
+            } else {
+#pragma GCC unroll 1
+                for (int64_t kk = 0; kk < kr; kk++) {
+                    UK_TKR_STEP(q, b, b1);
+                    q += UK_TW;
+                    b += rs_b;
+                    b1 += rs_b;
+                }
+            }
+        }
+#endif
     }
     /* tile[j*TW + i]: column j of the C tile; rbuf[i*NCP + j]: its rows */
     UK_T tile[UK_TCP(UK_TCOLS) * UK_TW] __attribute__((aligned(64)));
@@ -366,7 +461,7 @@ static inline __attribute__((always_inline)) UK_ATTR void UK_FN(gemm_tkr_body)(
 
 #define UK_TKR_CASE(nc)                                                                       \
     case nc:                                                                                  \
-        UK_FN(gemm_tkr_body)(nc, m, kc, ap, lap, b, rs_b, c, ldc, e, bias);                   \
+        UK_FN(gemm_tkr_body)(nc, 0, m, kc, ap, lap, b, rs_b, c, ldc, e, bias, 0, 0, 0, 0, 0); \
         break;
 
 /* One panel of m <= UK_TW rows and n <= UK_TCOLS columns (abuf: UK_TW * kc elements). */
@@ -407,6 +502,57 @@ static UK_ATTR void UK_FN(gemm_tkr)(int64_t m, int64_t n, int64_t kc, const UK_T
     }
 }
 #undef UK_TKR_CASE
+
+#ifdef UK_TRB
+#define UK_TKR_SCASE(nc)                                                                      \
+    case nc:                                                                                  \
+        for (int64_t p = 0, par = 0; p < np; p++, par = (par + nb) & 1) {                    \
+            const UK_T *ap = a + p * UK_TW * rs_a;                                            \
+            const UK_T *pf = prefetch && p + 2 < np_all ? ap + 2 * UK_TW * rs_a : 0;          \
+            UK_FN(gemm_tkr_body)(nc, 1, UK_TW, kc, ap, par, b, rs_b, c + p * UK_TW * ldc, ldc, \
+                                 e, bias, p + 1 < np ? ap + UK_TW * rs_a : 0, rs_a, tbuf,     \
+                                 (const char *)pf, pf_bytes);                                 \
+        }                                                                                     \
+        break;
+
+/* np consecutive full panels (UK_TW rows each) of an op(A) with rows contiguous over k (row
+ * stride rs_a), kc >= UK_TRB, n <= UK_TCOLS columns, with streaming packing (see
+ * gemm_tkr_body; tbuf: 2 * UK_TRB * UK_TW elements). prefetch: op(A) streams from memory;
+ * each panel prefetches the rows of the panel two ahead (np_all: panels in this part, a
+ * partial one after the np full ones included; a partial panel's prefetch may reach a few
+ * lines past its rows, which is harmless: prefetches never fault). Returns 0 (and
+ * does nothing) when kc < UK_TRB. */
+static UK_ATTR int UK_FN(gemm_tkr_stream)(int64_t np, int64_t np_all, int64_t n, int64_t kc,
+                                           const UK_T *restrict a, int64_t rs_a,
+                                           const UK_T *restrict b, int64_t rs_b,
+                                           UK_T *restrict c, int64_t ldc, const UK_EPI *e,
+                                           const UK_T *restrict bias, UK_T *restrict tbuf,
+                                           int prefetch) {
+    if (np <= 0 || kc < UK_TRB || n < 1 || n > UK_TCOLS) return 0;
+    const int64_t pf_bytes = (int64_t)sizeof(UK_T) * ((UK_TW - 1) * rs_a + kc);
+    const int64_t nb = (kc + UK_TRB - 1) / UK_TRB;
+    UK_FN(gemm_tkr_tr_block)(a, rs_a, kc, 0, tbuf);
+    switch (n) {
+        UK_TKR_SCASE(1) UK_TKR_SCASE(2) UK_TKR_SCASE(3) UK_TKR_SCASE(4)
+#if UK_TCOLS >= 6
+        UK_TKR_SCASE(5) UK_TKR_SCASE(6)
+#endif
+#if UK_TCOLS >= 8
+        UK_TKR_SCASE(7) UK_TKR_SCASE(8)
+#endif
+#if UK_TCOLS >= 12
+        UK_TKR_SCASE(9) UK_TKR_SCASE(10) UK_TKR_SCASE(11) UK_TKR_SCASE(12)
+#endif
+#if UK_TCOLS >= 16
+        UK_TKR_SCASE(13) UK_TKR_SCASE(14) UK_TKR_SCASE(15) UK_TKR_SCASE(16)
+#endif
+    default: break;
+    }
+    return 1;
+}
+#undef UK_TKR_SCASE
+#endif
+#undef UK_TKR_STEP
 #undef UK_TKR_EPI
 #undef UK_TCP
 #undef UK_TW

@@ -30,3 +30,4 @@
 #undef UK_TNV
 #undef UK_DOT
 #undef UK_REDUCE
+#undef UK_TKR_EMB_BCAST

@@ -315,6 +315,41 @@ def test_column_path_vs_numpy(level, dtype):
             assert np.all(err <= tol), f"{(M, N, K, ta, tb, act)}: max err {err.max()}"
 
 
+@pytest.mark.parametrize("level", COLUMN_LEVELS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_column_path_streaming_packing(level, dtype):
+    """Full panels of a row-major op(A) are packed block by block inside the column kernel's k
+    loop (streaming): the same bits as packing each panel first ("column_packed"), for K
+    around the transpose block (K < block falls back), partial last blocks and panels, a row
+    stride > K, every epilogue, 1-3 threads, and a float64 NumPy reference."""
+    G._set_simd_level_for_testing(level)
+    rng = np.random.default_rng(24)
+    for M, N, K in [(64, 10, 128), (96, 1, 75), (97, 12, 9), (33, 6, 3), (31, 4, 16),
+                    (130, 7, 4), (65, 11, 5), (200, 3, 257)]:
+        big = rng.standard_normal((M, K + 3)).astype(dtype)
+        for a in (np.ascontiguousarray(big[:, :K]), big[:, 1:K + 1]):
+            b = rng.standard_normal((K, N)).astype(dtype)
+            bias = rng.standard_normal(N).astype(dtype)
+            c0 = rng.standard_normal((M, N)).astype(dtype)
+            outs = []
+            for path, nt in [("column_packed", 1), ("column", 1), ("column", 2), ("column", 3)]:
+                G._force_path_for_testing(path)
+                set_num_threads(nt)
+                outs.append([G.gemm(a, b, c0.copy(), alpha=a_, beta=b_, bias=bb, activation=act)
+                             for a_, b_, bb, act in [(1.0, 0.0, None, "none"),
+                                                     (-0.5, 2.0, bias, "relu"),
+                                                     (1.0, 1.0, bias, "gelu_tanh")]])
+            for other in outs[1:]:
+                for x, y in zip(outs[0], other):
+                    np.testing.assert_array_equal(x, y, err_msg=f"{(M, N, K, a.strides)}")
+            assert_gemm_close(outs[1][0], a, b)
+            pre = -0.5 * (a.astype(np.float64) @ b.astype(np.float64)) + 2.0 * c0 + bias
+            scale = (0.5 * np.abs(a).astype(np.float64) @ np.abs(b) + 2.0 * np.abs(c0)
+                     + np.abs(bias) + 1.0)
+            err = np.abs(outs[1][1] - np.maximum(pre, 0))
+            assert np.all(err <= 8 * (K + 4) * np.finfo(dtype).eps * scale)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_column_path_strided_views(dtype):
     """Row-strided op(A) (and a view of A.T), op(B) with a row stride > N, out a column slice
