@@ -11,6 +11,19 @@ import numpy as np
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+def int_pair(v, name: str, fn: str) -> tuple[int, int]:
+    """(a, b) from an int, a 1-sequence or a 2-sequence of ints (kernel sizes, strides,
+    padding, dilation); ValueError naming `fn` and `name` otherwise."""
+    if isinstance(v, (int, np.integer)):
+        return int(v), int(v)
+    t = tuple(int(x) for x in v)
+    if len(t) == 1:
+        return t[0], t[0]
+    if len(t) != 2:
+        raise ValueError(f"{fn}: {name} must be an int or a pair of ints, got {v!r}")
+    return t
+
+
 def as_float_array(x, name: str, ndim: int | None = None, dtype=None) -> np.ndarray:
     """Return `x` as a C-contiguous float32/float64 ndarray, or raise TypeError/ValueError.
 

@@ -5,18 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import check_conv_shapes
-
-
-def _pair(v, name: str) -> tuple:
-    if isinstance(v, (int, np.integer)):
-        return int(v), int(v)
-    t = tuple(int(x) for x in v)
-    if len(t) == 1:
-        return t[0], t[0]
-    if len(t) != 2:
-        raise ValueError(f"conv2d: {name} must be an int or a pair, got {v!r}")
-    return t
+from ._checks import check_conv_shapes, int_pair
 
 
 def _padding4(padding) -> tuple:
@@ -37,9 +26,9 @@ def _padding4(padding) -> tuple:
 def conv2d_output_size(H: int, W: int, KH: int, KW: int, stride=1, padding=0,
                        dilation=1) -> tuple:
     """(OH, OW) of a convolution; raises ValueError when the kernel does not fit."""
-    sh, sw = _pair(stride, "stride")
+    sh, sw = int_pair(stride, "stride", "conv2d")
     pt, pb, pl, pr = _padding4(padding)
-    dh, dw = _pair(dilation, "dilation")
+    dh, dw = int_pair(dilation, "dilation", "conv2d")
     if sh <= 0 or sw <= 0:
         raise ValueError(f"conv2d: stride must be positive, got {(sh, sw)}")
     if dh <= 0 or dw <= 0:
@@ -64,7 +53,7 @@ def conv2d_sizes(input_shape, weight_shape, stride, padding, dilation, groups) -
     G = check_conv_shapes(tuple(input_shape), tuple(weight_shape), groups)
     pt, pb, pl, pr = _padding4(padding)
     OH, OW = conv2d_output_size(H, W, KH, KW, stride, (pt, pb, pl, pr), dilation)
-    sh, sw = _pair(stride, "stride")
-    dh, dw = _pair(dilation, "dilation")
+    sh, sw = int_pair(stride, "stride", "conv2d")
+    dh, dw = int_pair(dilation, "dilation", "conv2d")
     return dict(N=N, C=C, H=H, W=W, OC=OC, Cg=Cg, OH=OH, OW=OW, KH=KH, KW=KW, sh=sh, sw=sw,
                 pt=pt, pb=pb, pl=pl, pr=pr, dh=dh, dw=dw, G=G)

@@ -5,16 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def _pair(v, name: str, fn: str) -> tuple:
-    if isinstance(v, (int, np.integer)):
-        return int(v), int(v)
-    t = tuple(int(x) for x in v)
-    if len(t) == 1:
-        return t[0], t[0]
-    if len(t) != 2:
-        raise ValueError(f"{fn}: {name} must be an int or a pair of ints, got {v!r}")
-    return t
+from ._checks import int_pair
 
 
 def _check_input(x, fn: str) -> np.ndarray:
@@ -37,10 +28,10 @@ def pool_output_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool)
 
 
 def _pool_geometry(x, kernel_size, stride, padding, dilation, ceil_mode, fn: str, is_max: bool):
-    KH, KW = _pair(kernel_size, "kernel_size", fn)
-    sh, sw = _pair(kernel_size if stride is None or stride == () else stride, "stride", fn)
-    ph, pw = _pair(padding, "padding", fn)
-    dh, dw = _pair(dilation, "dilation", fn)
+    KH, KW = int_pair(kernel_size, "kernel_size", fn)
+    sh, sw = int_pair(kernel_size if stride is None or stride == () else stride, "stride", fn)
+    ph, pw = int_pair(padding, "padding", fn)
+    dh, dw = int_pair(dilation, "dilation", fn)
     if KH <= 0 or KW <= 0:
         raise ValueError(f"{fn}: kernel_size must be greater than zero, got {(KH, KW)}")
     if sh <= 0 or sw <= 0:

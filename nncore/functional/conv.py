@@ -11,21 +11,11 @@ import numpy as np
 
 from .. import _device
 from .._kernels import conv as _k
+from .._kernels._checks import int_pair
 from ..autograd import Context, Function
 from ..tensor import Tensor
 
 __all__ = ["conv2d"]
-
-
-def _pair(v: Any, name: str) -> tuple[int, int]:
-    if isinstance(v, (int, np.integer)):
-        return int(v), int(v)
-    t = tuple(int(x) for x in v)
-    if len(t) == 1:
-        return t[0], t[0]
-    if len(t) != 2:
-        raise ValueError(f"conv2d: {name} must be an int or a pair of ints, got {v!r}")
-    return t
 
 
 def _resolve_padding(padding: Any, weight_shape: tuple, stride: tuple,
@@ -44,7 +34,7 @@ def _resolve_padding(padding: Any, weight_shape: tuple, stride: tuple,
             total = d * (k - 1)
             pads += [total // 2, total - total // 2]   # the extra one goes bottom/right
         return pads[0], pads[1], pads[2], pads[3]
-    ph, pw = _pair(padding, "padding")
+    ph, pw = int_pair(padding, "padding", "conv2d")
     if ph < 0 or pw < 0:
         raise ValueError(f"conv2d: negative padding is not supported, got {padding!r}")
     return ph, ph, pw, pw
@@ -103,8 +93,8 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None,  # noqa: A
     if w.ndim != 4:
         raise ValueError(f"conv2d: weight must be 4-D (OC, C/groups, KH, KW), got shape "
                          f"{w.shape}")
-    s = _pair(stride, "stride")
-    d = _pair(dilation, "dilation")
+    s = int_pair(stride, "stride", "conv2d")
+    d = int_pair(dilation, "dilation", "conv2d")
     if min(s) <= 0:
         raise ValueError(f"conv2d: non-positive stride is not supported, got {stride!r}")
     if min(d) <= 0:
