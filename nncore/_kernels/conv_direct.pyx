@@ -22,7 +22,8 @@ cdef extern from "conv_direct.h" nogil:
                                   int64_t W, int64_t pt, int64_t pb, int64_t pl, int64_t pr)
     int nncore_conv_direct_f32(float* out, const float* inp, const float* wpack,
                                const float* bias, int64_t C, int64_t H, int64_t W, int64_t OC,
-                               int64_t KH, int64_t KW, int level)
+                               int64_t KH, int64_t KW, int64_t r_lo, int64_t r_hi,
+                               int level)
 
 
 cdef void _sample(float* out, const float* src, float* pad, const float* wpack,
@@ -32,8 +33,9 @@ cdef void _sample(float* out, const float* src, float* pad, const float* wpack,
     if pt + pb + pl + pr > 0:
         nncore_conv_pad_copy_f32(pad, src, C, H, W, pt, pb, pl, pr)
         src = pad
+    # rows outside [pt, pt + H) of the padded input are zeros: the kernel skips them
     nncore_conv_direct_f32(out, src, wpack, bias, C, H + pt + pb, W + pl + pr, OC, KH, KW,
-                           level)
+                           pt, pt + H, level)
 
 
 cdef void _run(float* out,            # OUT (N, OC, OH, OW)
