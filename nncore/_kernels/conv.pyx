@@ -12,11 +12,13 @@
 #   dinp     dcol (CKK, OHW)   = W_g^T @ dout_g, then col2im adds dcol back into dinp
 #   dweight  dW_g (OCg, CKK)  += dout_g @ col^T
 # A 1x1, stride-1, pad-0 convolution reads the input in place as col (no im2col, no col2im).
-# Few channels (float32, AVX-512, stride 1, dilation 1, one group, <= 16 output channels): the
-# forward runs a direct convolution instead (conv_direct.pyx/.h: 8 channels x 16 columns in
-# registers), and so does the input gradient when the input has <= 16 channels (a direct
-# convolution of the zero-padded output gradient with the flipped, channel-swapped kernel);
-# the weight gradient stays on the GEMM.
+# Few channels (float32, AVX-512, stride 1, dilation 1, one group, <= 16 output channels):
+# direct convolutions instead (conv_direct.pyx), whose GEMMs would be too thin:
+#   forward  up to 8 channels x 16 columns x 2 rows in registers (conv_direct.h), or, when it
+#            keeps more lanes busy, 16 channels along the lanes (conv_oclane.h);
+#   dinp     (input with <= 16 channels) the same row kernel on the zero-padded output
+#            gradient with the flipped, channel-swapped kernel;
+#   dweight  channels along 16 (or 8) lanes, 8 taps per pass over the pixels (conv_oclane.h).
 # Workspace is one col (and one dcol) per thread: bounded in the batch size.
 #
 # Parallelism: the batch is split into one static chunk per thread (GEMMs inside run with
@@ -275,8 +277,8 @@ def conv2d_forward(inp, weight, bias=None, stride=1, padding=0, dilation=1, grou
         return out
     if g.OC <= 16 and conv_direct.geometry_ok(gd, dt):
         far_bottom, far_right = conv_direct.far_paddings(gd)
-        conv_direct.run(out, inp, weight, bias, (g.pt, far_bottom, g.pl, far_right),
-                        get_num_threads())
+        run = conv_direct.run_oc16 if conv_direct.oc16_ok(gd, dt) else conv_direct.run
+        run(out, inp, weight, bias, (g.pt, far_bottom, g.pl, far_right), get_num_threads())
         return out
     nparts, inner = _parts(g.N, get_num_threads())
     col = np.empty(0 if g.direct else nparts * (g.CKK * g.OHW + NNCORE_CONV_SLACK), dt)
@@ -329,9 +331,13 @@ def conv2d_backward(dout, inp, weight, stride=1, padding=0, dilation=1, groups=1
         conv_direct.run(dinp, dout, flipped, None,
                     (g.KH - 1 - g.pt, g.KH - 1 - pb_, g.KW - 1 - g.pl, g.KW - 1 - pr_),
                     get_num_threads())
-        if not (need_dweight or need_dbias):
-            return dinp, dweight, dbias
         need_dinp = False
+    if need_dweight and g.OC <= 16 and conv_direct.geometry_ok(gd, dt):
+        dweight = conv_direct.dweight_oclane(dout, inp, weight.shape, (g.pt, pb_, g.pl, pr_),
+                                             get_num_threads())
+        need_dweight = False
+    if not (need_dinp or need_dweight or need_dbias):
+        return dinp, dweight, dbias
     nparts, inner = _parts(g.N, get_num_threads())
     ncol = 0 if g.direct else nparts * (g.CKK * g.OHW + NNCORE_CONV_SLACK)
     col = np.empty(ncol if need_dweight else 0, dt)
@@ -339,7 +345,7 @@ def conv2d_backward(dout, inp, weight, stride=1, padding=0, dilation=1, groups=1
     dw_part = np.empty(nparts * g.OC * g.CKK if (need_dweight and nparts > 1) else 0, dt)
     db_part = np.empty(nparts * g.OC if (need_dbias and nparts > 1) else 0, dt)
     cdef void* pdi = _ptr(dinp) if need_dinp else NULL
-    cdef void* pdw = _ptr(dweight)
+    cdef void* pdw = _ptr(dweight) if need_dweight else NULL
     cdef void* pdb = _ptr(dbias)
     cdef void* pwp = _ptr(dw_part)
     cdef void* pbp = _ptr(db_part)

@@ -1,14 +1,17 @@
-# conv_direct.pyx: the direct few-channel convolution path of conv.pyx (driver of
-# conv_direct.h: 8 output channels x 16 columns x 2 rows held in AVX-512 registers).
+# conv_direct.pyx: the direct few-channel convolution paths of conv.pyx (drivers of
+# conv_direct.h: up to 8 output channels x 16 columns x 2 rows held in AVX-512 registers, and
+# of conv_oclane.h: the output channels along the vector lanes).
 #
 # Shapes: src (N, C, H, W) unpadded; w (OC, C, KH, KW); out (N, OC, OH, OW) with stride 1 and
 # dilation 1 on src zero-padded by pads = (top, bottom, left, right); bias (OC,) or None.
-# conv.pyx takes this path for float32 on AVX-512, stride 1, dilation 1, one group, not 1x1:
-#   forward:         <= 16 output channels;
+# conv.pyx takes these paths for float32 on AVX-512, stride 1, dilation 1, one group, not 1x1:
+#   forward:         <= 16 output channels (run, or run_oc16 when oc16_ok);
 #   input gradient:  <= 16 input channels, as a direct convolution of dout zero-padded by
-#                    (K - 1 - pad) with the kernel flipped and its channel axes swapped.
+#                    (K - 1 - pad) with the kernel flipped and its channel axes swapped (run);
+#   weight gradient: <= 16 output channels (dweight_oclane).
 # OUT is overwritten. Threads own static chunks of the batch; each sample is computed by one
-# thread in a fixed order, so results do not depend on the thread count.
+# thread in a fixed order, so outputs and input gradients do not depend on the thread count;
+# weight gradients add per-thread partial sums in thread order (fixed for a fixed count).
 from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 
@@ -24,6 +27,20 @@ cdef extern from "conv_direct.h" nogil:
                                const float* bias, int64_t C, int64_t H, int64_t W, int64_t OC,
                                int64_t KH, int64_t KW, int64_t r_lo, int64_t r_hi,
                                int level)
+
+
+cdef extern from "conv_oclane.h" nogil:
+    int nncore_conv_oc16_fwd_f32(float* outT, const float* inp, const float* Wt,
+                                 const float* bias16, int64_t C, int64_t H, int64_t W,
+                                 int64_t KH, int64_t KW, int64_t r_lo, int64_t r_hi, int level)
+    int nncore_conv_oclane_dw_f32(float* dWt, const float* doutT, const float* inp,
+                                  int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW,
+                                  int lanes, int level)
+
+
+cdef extern from "transpose.h" nogil:
+    void nncore_transpose_f32(float* dst, Py_ssize_t ldd, const float* src, Py_ssize_t lds,
+                              Py_ssize_t R, Py_ssize_t C, int level)
 
 
 cdef void _sample(float* out, const float* src, float* pad, const float* wpack,
@@ -109,3 +126,114 @@ def run(out, src, w, bias, pads, int nthreads) -> None:
     with nogil:
         _run(&o[0], &s[0], &pad[0], &wp[0], pbias, N, C, H, W, OC, KH, KW, pt, pb, pl, pr,
              level, nparts)
+
+
+# ------------------------------------------------------- output channels along the lanes
+# conv_oclane.h: the output channels along the vector lanes (16, or 8 for the weight gradient
+# of <= 8 channels). Per sample and thread: a padded copy of the input, the forward's
+# (OH OW, 16) tile transposed into NCHW afterwards, or the output gradient transposed to
+# (OH OW, L) before the weight-gradient pass.
+
+def oc16_ok(dict g, dt) -> bool:
+    """The forward with channels along the lanes: the direct path's conditions, 9 <= OC <= 16,
+    and more lanes busy than in the row kernel: OC / 16 > OW / (16 ceil(OW / 16)). (Measured
+    at 2 threads: LeNet2's 16 channels 0.27 -> 0.20 ms; a tie at OW = 28 or 16.)"""
+    OC, OW = g["OC"], g["OW"]
+    return geometry_ok(g, dt) and 9 <= OC <= 16 and OC * ((OW + 15) // 16) > OW
+
+
+cdef void _oc16_fwd_run(float* out, const float* src, float* pad, float* outT,
+                        const float* Wt, const float* bias16, Py_ssize_t N, Py_ssize_t C,
+                        Py_ssize_t H, Py_ssize_t W, Py_ssize_t OC, Py_ssize_t KH,
+                        Py_ssize_t KW, Py_ssize_t pt, Py_ssize_t pb, Py_ssize_t pl,
+                        Py_ssize_t pr, int level, int nparts) noexcept nogil:
+    cdef Py_ssize_t Hp = H + pt + pb, Wp = W + pl + pr
+    cdef Py_ssize_t OHW = (Hp - KH + 1) * (Wp - KW + 1), psize = C * Hp * Wp
+    cdef Py_ssize_t chunk = (N + nparts - 1) // nparts, n
+    cdef const float* x
+    cdef int t
+    for t in prange(nparts, schedule='static', num_threads=nparts):
+        for n in range(t * chunk, min(N, (t + 1) * chunk)):
+            x = src + n * C * H * W
+            if pt + pb + pl + pr > 0:
+                nncore_conv_pad_copy_f32(pad + t * psize, x, C, H, W, pt, pb, pl, pr)
+                x = pad + t * psize
+            nncore_conv_oc16_fwd_f32(outT + t * OHW * 16, x, Wt, bias16, C, Hp, Wp, KH, KW,
+                                     pt, pt + H, level)
+            nncore_transpose_f32(out + n * OC * OHW, OHW, outT + t * OHW * 16, 16, OHW, OC,
+                                 level)
+
+
+cdef void _oclane_dw_run(float* dWt, const float* dout, const float* src, float* pad,
+                         float* doutT, Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                         Py_ssize_t OC, Py_ssize_t KH, Py_ssize_t KW, Py_ssize_t pt,
+                         Py_ssize_t pb, Py_ssize_t pl, Py_ssize_t pr, Py_ssize_t wsize,
+                         int lanes, int level, int nparts) noexcept nogil:
+    cdef Py_ssize_t Hp = H + pt + pb, Wp = W + pl + pr
+    cdef Py_ssize_t OHW = (Hp - KH + 1) * (Wp - KW + 1), psize = C * Hp * Wp
+    cdef Py_ssize_t chunk = (N + nparts - 1) // nparts, n
+    cdef const float* x
+    cdef int t
+    for t in prange(nparts, schedule='static', num_threads=nparts):
+        for n in range(t * chunk, min(N, (t + 1) * chunk)):
+            x = src + n * C * H * W
+            if pt + pb + pl + pr > 0:
+                nncore_conv_pad_copy_f32(pad + t * psize, x, C, H, W, pt, pb, pl, pr)
+                x = pad + t * psize
+            # lanes OC..15 of doutT were zeroed once and are never written
+            nncore_transpose_f32(doutT + t * OHW * lanes, lanes, dout + n * OC * OHW, OHW, OC,
+                                 OHW, level)
+            nncore_conv_oclane_dw_f32(dWt + t * wsize, doutT + t * OHW * lanes, x, C, Hp, Wp,
+                                      KH, KW, lanes, level)
+
+
+def _oclane_scratch(Py_ssize_t nparts, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, pads,
+                    Py_ssize_t OHW, int lanes) -> tuple:
+    """Per-thread padded-input copies (or a 1-element dummy) and zeroed (OHW, lanes) tiles."""
+    cdef Py_ssize_t psize = C * (H + pads[0] + pads[1]) * (W + pads[2] + pads[3])
+    pad = np.empty(nparts * psize if any(pads) else 1, np.float32)
+    return pad, np.zeros(nparts * OHW * lanes, np.float32)
+
+
+def run_oc16(out, src, w, bias, pads, int nthreads) -> None:
+    """out (N, OC, OH, OW) = conv of src (N, C, H, W) padded by pads = (t, b, l, r), with the
+    12-16 output channels along the lanes (float32, C-contiguous, checked by conv.pyx)."""
+    cdef Py_ssize_t N = src.shape[0], C = src.shape[1], H = src.shape[2], W = src.shape[3]
+    cdef Py_ssize_t OC = w.shape[0], KH = w.shape[2], KW = w.shape[3]
+    cdef int nparts = max(1, min(nthreads, N)), level = nncore_simd_level()
+    cdef Py_ssize_t pt = pads[0], pb = pads[1], pl = pads[2], pr = pads[3]
+    wt = np.zeros((C * KH * KW, 16), np.float32)
+    wt[:, :OC] = w.reshape(OC, -1).T
+    b16 = np.zeros(16, np.float32)
+    if bias is not None:
+        b16[:OC] = bias
+    pad, tiles = _oclane_scratch(nparts, C, H, W, pads, out.shape[2] * out.shape[3], 16)
+    cdef float[::1] o = out.reshape(-1), pd = pad, ot = tiles
+    cdef const float[::1] s = src.reshape(-1), wv = wt.reshape(-1), bv = b16
+    with nogil:
+        _oc16_fwd_run(&o[0], &s[0], &pd[0], &ot[0], &wv[0], &bv[0], N, C, H, W, OC, KH, KW,
+                      pt, pb, pl, pr, level, nparts)
+
+
+def dweight_oclane(dout, src, tuple wshape, pads, int nthreads) -> np.ndarray:
+    """dweight (OC, C, KH, KW) of the convolution of src (N, C, H, W) padded by pads, for
+    dout (N, OC, OH, OW); <= 16 output channels along 16 lanes, or 8 when OC <= 8. Each thread
+    sums its static chunk of the batch; the chunks are added in order (fixed for a fixed
+    thread count)."""
+    cdef Py_ssize_t N = src.shape[0], C = src.shape[1], H = src.shape[2], W = src.shape[3]
+    cdef Py_ssize_t OC = wshape[0], KH = wshape[2], KW = wshape[3], CKK = C * KH * KW
+    cdef int lanes = 8 if OC <= 8 else 16
+    cdef Py_ssize_t wsize = (CKK + 7) // 8 * 8 * lanes  # whole groups of 8 taps
+    cdef int nparts = max(1, min(nthreads, N)), level = nncore_simd_level()
+    cdef Py_ssize_t pt = pads[0], pb = pads[1], pl = pads[2], pr = pads[3]
+    pad, tiles = _oclane_scratch(nparts, C, H, W, pads, dout.shape[2] * dout.shape[3], lanes)
+    parts = np.zeros((nparts, wsize), np.float32)
+    cdef float[::1] pd = pad, dt = tiles, pv = parts.reshape(-1)
+    cdef const float[::1] s = src.reshape(-1), d = dout.reshape(-1)
+    with nogil:
+        _oclane_dw_run(&pv[0], &d[0], &s[0], &pd[0], &dt[0], N, C, H, W, OC, KH, KW, pt, pb,
+                       pl, pr, wsize, lanes, level, nparts)
+    total = parts[0]
+    for t in range(1, nparts):
+        total += parts[t]
+    return np.ascontiguousarray(total.reshape(-1, lanes)[:CKK, :OC].T).reshape(wshape)

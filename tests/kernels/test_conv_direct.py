@@ -1,7 +1,9 @@
-"""The direct few-channel convolution path of nncore._kernels.conv (conv_direct.h): the same
-results as the reference and as the im2col path on the shapes it takes (float32, AVX-512,
-stride 1, dilation 1, one group, <= 16 output channels; <= 16 input channels for the input
-gradient), odd sizes and every tail of the 16-lane rows and 8-channel blocks."""
+"""The direct few-channel convolution paths of nncore._kernels.conv (conv_direct.h, and
+conv_oc16.h for 12-16 output channels along the lanes): the same results as the reference and
+as the im2col path on the shapes they take (float32, AVX-512, stride 1, dilation 1, one group,
+<= 16 output channels; <= 16 input channels for the input gradient), odd sizes and every tail
+of the 16-lane rows, the 8-channel blocks, the 2-row x <= 12-column tiles and the 8-tap
+weight-gradient groups."""
 from __future__ import annotations
 
 import numpy as np
@@ -27,6 +29,10 @@ SHAPES = [
     (1, 16, 5, 33, 16, (1, 2), (0, 0, 0, 1)),     # 1 x 2 kernel, 33 lanes = 16 + 16 + 1
     (4, 7, 11, 3, 3, (4, 3), (3, 0, 2, 2)),       # padding up to K - 1
     (2, 3, 8, 8, 13, (3, 3), (0, 2, 1, 0)),       # odd output height (one-row tail)
+    (2, 3, 30, 30, 12, (3, 3), (1, 1, 1, 1)),     # 12 lanes of channels; 30 = 3 x 10 columns
+    (3, 2, 7, 27, 14, (2, 4), (0, 1, 3, 0)),      # 7 rows (one-row tail), 27 = 3 x 9 columns
+    (1, 5, 13, 13, 15, (3, 5), (2, 2, 0, 4)),     # 75 taps: 9 groups of 8 + 3
+    (5, 1, 4, 40, 16, (1, 1), (0, 0, 1, 1)),      # 1x1 padded: 42 = 11 + 10 + 11 + 10 columns
 ]
 
 
@@ -96,6 +102,28 @@ def test_direct_path_is_thread_independent_and_repeatable(direct_path):
         np.testing.assert_array_equal(dx, results[0][1])
 
 
+def test_lane_channel_weight_gradient_is_repeatable_and_thread_count_close(direct_path):
+    """12-16 channels: per-thread partial sums added in chunk order: the same bits for a fixed
+    thread count, float rounding apart across counts."""
+    x, w, _ = _data(9, 6, 14, 14, 16, (5, 5), seed=6)
+    dout = np.random.default_rng(7).standard_normal((9, 16, 10, 10)).astype(np.float32)
+    before = _parallel.get_num_threads()
+    got = {}
+    try:
+        for threads in (1, 2, 2, 3):
+            _parallel.set_num_threads(threads)
+            dw = K.conv2d_backward(dout, x, w, need_dinp=False, need_dbias=False)[1]
+            if threads in got:
+                np.testing.assert_array_equal(dw, got[threads])
+            got[threads] = dw
+    finally:
+        _parallel.set_num_threads(before)
+    ref = ref_conv_backward(dout.astype(np.float64), x.astype(np.float64),
+                            w.astype(np.float64), (1, 1), (0, 0, 0, 0), (1, 1), 1)[1]
+    for dw in got.values():
+        np.testing.assert_allclose(dw, ref, **TOL)
+
+
 def test_shapes_outside_the_direct_path_still_agree(direct_path):
     """float64, stride 2, dilation 2, groups, > 16 channels: im2col path, same answers."""
     rng = np.random.default_rng(5)
@@ -108,3 +136,17 @@ def test_shapes_outside_the_direct_path_still_agree(direct_path):
         ref = ref_conv(x.astype(np.float64), w.astype(np.float64), None, (stride, stride),
                        (0, 0, 0, 0), (dil, dil), groups)
         np.testing.assert_allclose(y, ref, rtol=2e-4, atol=2e-4)
+
+
+@pytest.mark.parametrize("shape", [s for s in SHAPES if 9 <= s[4] <= 16])
+def test_both_forward_kernels_match_reference(shape):
+    """conv.pyx picks the row kernel or the channels-along-lanes kernel by lane use; both
+    must be right on every shape either could get."""
+    N, C, H, W, OC, k, pad = shape
+    x, w, b = _data(N, C, H, W, OC, k)
+    ref = ref_conv(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64),
+                   (1, 1), pad, (1, 1), 1)
+    for run in (D.run, D.run_oc16):
+        out = np.full(ref.shape, np.nan, np.float32)
+        run(out, x, w, b, pad, 2)
+        np.testing.assert_allclose(out, ref, **TOL)
