@@ -6,5 +6,6 @@ cdef extern from "nncore_omp.h" nogil:
     int omp_get_thread_num()
     int omp_get_num_threads()
     void omp_set_num_threads(int n)
+    void nncore_omp_barrier()
     const char *NNCORE_COMPILER
     int NNCORE_OPENMP_VERSION

@@ -24,13 +24,14 @@
 # OUT buffers are overwritten (=). Threads: GEMMs split M or N (bit-identical for any thread
 # count); the gate passes split the hidden units; transposes split row blocks. Every output
 # element is computed by one thread in a fixed order: results do not depend on the thread count.
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange, threadid
 
 import numpy as np
 
 from ._checks import as_float_array, check_rnn_shapes, check_same_dtype, check_shape
 from ._parallel import get_num_threads
 
+from ._openmp cimport nncore_omp_barrier, omp_get_num_threads
 from ._simd cimport nncore_simd_level, nncore_simd_name
 from ._types cimport floating
 from .gemm cimport dgemm, sgemm
@@ -110,18 +111,30 @@ cdef void lstm_forward_seq(floating *out,              # OUT (T, B, H) the layer
                            const floating *w_cat,      # IN (G, K1)
                            Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
                            int nt, int level) noexcept nogil:
-    cdef Py_ssize_t G = 4 * H, K1 = I + H + 1, LX = (T + 1) * B, t, p
-    cdef int unit_nt = nt if B * H >= ROWS_PARALLEL_MIN else 1
-    cdef Py_ssize_t chunk = (H + unit_nt - 1) // unit_nt
-    for t in range(T):
-        _gemm(False, False, G, B, K1, w_cat, K1, xh + t * B, LX, 0, gT + t * G * B, B, NULL,
-              nt)
-        if unit_nt > 1:
-            for p in prange(unit_nt, schedule='static', num_threads=unit_nt):
-                _fwd_units(gT, cT, tcT, xh, out, p * chunk, min(H, (p + 1) * chunk), t, T, B,
-                           I, H, level)
-        else:
+    cdef Py_ssize_t G = 4 * H, K1 = I + H + 1, LX = (T + 1) * B, t, q, j0, j1
+    cdef int p, n
+    if nt <= 1 or B * H < ROWS_PARALLEL_MIN:
+        for t in range(T):
+            _gemm(False, False, G, B, K1, w_cat, K1, xh + t * B, LX, 0, gT + t * G * B, B,
+                  NULL, nt)
             _fwd_units(gT, cT, tcT, xh, out, 0, H, t, T, B, I, H, level)
+        return
+    # One parallel region for the whole sequence. Thread p owns hidden units [j0, j1): it
+    # computes their four gate row blocks (GEMMs on its rows of W_cat) and their gate pass,
+    # which needs nothing from the other threads; the next step's GEMM reads all of h_t, hence
+    # one barrier per step. (The GEMM splits rows, never K: the same bits as one GEMM call.)
+    with parallel(num_threads=nt):
+        n = omp_get_num_threads()
+        p = threadid()
+        j0 = min(H, p * ((H + n - 1) // n))
+        j1 = min(H, j0 + (H + n - 1) // n)
+        for t in range(T):
+            if j1 > j0:
+                for q in range(4):
+                    _gemm(False, False, j1 - j0, B, K1, w_cat + (q * H + j0) * K1, K1,
+                          xh + t * B, LX, 0, gT + t * G * B + (q * H + j0) * B, B, NULL, 1)
+                _fwd_units(gT, cT, tcT, xh, out, j0, j1, t, T, B, I, H, level)
+            nncore_omp_barrier()
 
 
 cdef void lstm_backward_seq(floating *dxh,             # IN/OUT (I+H, (T+1) B), see wrapper
@@ -136,23 +149,42 @@ cdef void lstm_backward_seq(floating *dxh,             # IN/OUT (I+H, (T+1) B), 
                             const floating *w_cat,     # IN (G, K1), read transposed
                             Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
                             bint need_dx, int nt, int level) noexcept nogil:
-    cdef Py_ssize_t G = 4 * H, K1 = I + H + 1, TB = T * B, LX = (T + 1) * B, t, p
-    cdef int unit_nt = nt if B * H >= ROWS_PARALLEL_MIN else 1
-    cdef Py_ssize_t chunk = (H + unit_nt - 1) // unit_nt
-    for t in range(T - 1, -1, -1):
-        if unit_nt > 1:
-            for p in prange(unit_nt, schedule='static', num_threads=unit_nt):
-                _bwd_units(dgT, dxh, dcT, doutT, gT, cT, tcT, p * chunk,
-                           min(H, (p + 1) * chunk), t, T, B, I, H, level)
-        else:
+    cdef Py_ssize_t G = 4 * H, K1 = I + H + 1, TB = T * B, LX = (T + 1) * B, t
+    cdef Py_ssize_t j0, j1, r0, r1
+    cdef int p, n
+    if nt <= 1 or B * H < ROWS_PARALLEL_MIN:
+        for t in range(T - 1, -1, -1):
             _bwd_units(dgT, dxh, dcT, doutT, gT, cT, tcT, 0, H, t, T, B, I, H, level)
-        # [dx_t ; dh_{t-1}] (I+H, B) = W_cat[:, :I+H]^T @ dgates_t, into block t of dxh
-        if need_dx:
-            _gemm(True, False, I + H, B, G, w_cat, K1, dgT + t * B, TB, 0, dxh + t * B, LX,
-                  NULL, nt)
-        else:
-            _gemm(True, False, H, B, G, w_cat + I, K1, dgT + t * B, TB, 0,
-                  dxh + I * LX + t * B, LX, NULL, nt)
+            # [dx_t ; dh_{t-1}] (I+H, B) = W_cat[:, :I+H]^T @ dgates_t, into block t of dxh
+            if need_dx:
+                _gemm(True, False, I + H, B, G, w_cat, K1, dgT + t * B, TB, 0, dxh + t * B,
+                      LX, NULL, nt)
+            else:
+                _gemm(True, False, H, B, G, w_cat + I, K1, dgT + t * B, TB, 0,
+                      dxh + I * LX + t * B, LX, NULL, nt)
+    else:
+        # One parallel region for the whole sequence. Thread p owns hidden units [j0, j1):
+        # their gate pass, then the rows of W_cat^T @ dgates_t that give their dh_{t-1}, which
+        # its next gate pass reads; plus a share [r0, r1) of the dx_t rows. The GEMM reads all
+        # of dgates_t, hence one barrier per step, before it.
+        with parallel(num_threads=nt):
+            n = omp_get_num_threads()
+            p = threadid()
+            j0 = min(H, p * ((H + n - 1) // n))
+            j1 = min(H, j0 + (H + n - 1) // n)
+            r0 = min(I, p * ((I + n - 1) // n))
+            r1 = min(I, r0 + (I + n - 1) // n)
+            for t in range(T - 1, -1, -1):
+                if j1 > j0:
+                    _bwd_units(dgT, dxh, dcT, doutT, gT, cT, tcT, j0, j1, t, T, B, I, H,
+                               level)
+                nncore_omp_barrier()
+                if need_dx and r1 > r0:
+                    _gemm(True, False, r1 - r0, B, G, w_cat + r0, K1, dgT + t * B, TB, 0,
+                          dxh + r0 * LX + t * B, LX, NULL, 1)
+                if j1 > j0:
+                    _gemm(True, False, j1 - j0, B, G, w_cat + I + j0, K1, dgT + t * B, TB, 0,
+                          dxh + (I + j0) * LX + t * B, LX, NULL, 1)
     if dw_cat != NULL:
         _gemm(False, True, G, K1, TB, dgT, TB, xh, LX, 0, dw_cat, K1, NULL, nt)
 

@@ -12,6 +12,15 @@ static inline int omp_get_thread_num(void) { return 0; }
 static inline int omp_get_num_threads(void) { return 1; }
 static inline void omp_set_num_threads(int n) { (void)n; }
 #endif
+
+/* A barrier of the innermost enclosing parallel region (an orphaned directive), for loops
+ * that keep one parallel region across dependent steps (lstm.pyx); a no-op serially. Every
+ * thread of the region must reach it the same number of times. */
+static inline void nncore_omp_barrier(void) {
+#ifdef _OPENMP
+#pragma omp barrier
+#endif
+}
 #endif
 
 /* The compiler that built the kernels, for nncore.build_info(). */
