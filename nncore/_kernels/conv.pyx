@@ -333,9 +333,12 @@ def conv2d_backward(dout, inp, weight, stride=1, padding=0, dilation=1, groups=1
                     get_num_threads())
         need_dinp = False
     if need_dweight and g.OC <= 16 and conv_direct.geometry_ok(gd, dt):
-        dweight = conv_direct.dweight_oclane(dout, inp, weight.shape, (g.pt, pb_, g.pl, pr_),
-                                             get_num_threads())
-        need_dweight = False
+        dweight, db = conv_direct.dweight_oclane(dout, inp, weight.shape,
+                                                 (g.pt, pb_, g.pl, pr_), get_num_threads(),
+                                                 need_dbias)
+        if need_dbias:
+            dbias = db
+        need_dweight = need_dbias = False
     if not (need_dinp or need_dweight or need_dbias):
         return dinp, dweight, dbias
     nparts, inner = _parts(g.N, get_num_threads())
@@ -346,7 +349,7 @@ def conv2d_backward(dout, inp, weight, stride=1, padding=0, dilation=1, groups=1
     db_part = np.empty(nparts * g.OC if (need_dbias and nparts > 1) else 0, dt)
     cdef void* pdi = _ptr(dinp) if need_dinp else NULL
     cdef void* pdw = _ptr(dweight) if need_dweight else NULL
-    cdef void* pdb = _ptr(dbias)
+    cdef void* pdb = _ptr(dbias) if need_dbias else NULL
     cdef void* pwp = _ptr(dw_part)
     cdef void* pbp = _ptr(db_part)
     cdef void* pc = _ptr(col)

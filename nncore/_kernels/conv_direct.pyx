@@ -33,9 +33,9 @@ cdef extern from "conv_oclane.h" nogil:
     int nncore_conv_oc16_fwd_f32(float* outT, const float* inp, const float* Wt,
                                  const float* bias16, int64_t C, int64_t H, int64_t W,
                                  int64_t KH, int64_t KW, int64_t r_lo, int64_t r_hi, int level)
-    int nncore_conv_oclane_dw_f32(float* dWt, const float* doutT, const float* inp,
-                                  int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW,
-                                  int lanes, int level)
+    int nncore_conv_oclane_dw_f32(float* dWt, float* db, const float* doutT,
+                                  const float* inp, int64_t C, int64_t H, int64_t W,
+                                  int64_t KH, int64_t KW, int lanes, int level)
 
 
 cdef extern from "transpose.h" nogil:
@@ -168,7 +168,7 @@ cdef void _oclane_dw_run(float* dWt, const float* dout, const float* src, float*
                          float* doutT, Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                          Py_ssize_t OC, Py_ssize_t KH, Py_ssize_t KW, Py_ssize_t pt,
                          Py_ssize_t pb, Py_ssize_t pl, Py_ssize_t pr, Py_ssize_t wsize,
-                         int lanes, int level, int nparts) noexcept nogil:
+                         bint need_db, int lanes, int level, int nparts) noexcept nogil:
     cdef Py_ssize_t Hp = H + pt + pb, Wp = W + pl + pr
     cdef Py_ssize_t OHW = (Hp - KH + 1) * (Wp - KW + 1), psize = C * Hp * Wp
     cdef Py_ssize_t chunk = (N + nparts - 1) // nparts, n
@@ -183,8 +183,11 @@ cdef void _oclane_dw_run(float* dWt, const float* dout, const float* src, float*
             # lanes OC..15 of doutT were zeroed once and are never written
             nncore_transpose_f32(doutT + t * OHW * lanes, lanes, dout + n * OC * OHW, OHW, OC,
                                  OHW, level)
-            nncore_conv_oclane_dw_f32(dWt + t * wsize, doutT + t * OHW * lanes, x, C, Hp, Wp,
-                                      KH, KW, lanes, level)
+            # the bias gradient rides in the row after the weight rows of each partial
+            nncore_conv_oclane_dw_f32(dWt + t * wsize,
+                                      dWt + (t + 1) * wsize - lanes if need_db else NULL,
+                                      doutT + t * OHW * lanes, x, C, Hp, Wp, KH, KW, lanes,
+                                      level)
 
 
 def _oclane_scratch(Py_ssize_t nparts, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, pads,
@@ -215,15 +218,16 @@ def run_oc16(out, src, w, bias, pads, int nthreads) -> None:
                       pt, pb, pl, pr, level, nparts)
 
 
-def dweight_oclane(dout, src, tuple wshape, pads, int nthreads) -> np.ndarray:
-    """dweight (OC, C, KH, KW) of the convolution of src (N, C, H, W) padded by pads, for
-    dout (N, OC, OH, OW); <= 16 output channels along 16 lanes, or 8 when OC <= 8. Each thread
-    sums its static chunk of the batch; the chunks are added in order (fixed for a fixed
-    thread count)."""
+def dweight_oclane(dout, src, tuple wshape, pads, int nthreads, bint need_dbias=False):
+    """(dweight (OC, C, KH, KW), dbias (OC,) or None) of the convolution of src (N, C, H, W)
+    padded by pads, for dout (N, OC, OH, OW); <= 16 output channels along 16 lanes, or 8 when
+    OC <= 8. Each thread sums its static chunk of the batch; the chunks are added in order
+    (fixed for a fixed thread count)."""
     cdef Py_ssize_t N = src.shape[0], C = src.shape[1], H = src.shape[2], W = src.shape[3]
     cdef Py_ssize_t OC = wshape[0], KH = wshape[2], KW = wshape[3], CKK = C * KH * KW
     cdef int lanes = 8 if OC <= 8 else 16
-    cdef Py_ssize_t wsize = (CKK + 7) // 8 * 8 * lanes  # whole groups of 8 taps
+    # whole groups of 8 tap rows, then one bias row
+    cdef Py_ssize_t rows = (CKK + 7) // 8 * 8 + 1, wsize = rows * lanes
     cdef int nparts = max(1, min(nthreads, N)), level = nncore_simd_level()
     cdef Py_ssize_t pt = pads[0], pb = pads[1], pl = pads[2], pr = pads[3]
     pad, tiles = _oclane_scratch(nparts, C, H, W, pads, dout.shape[2] * dout.shape[3], lanes)
@@ -232,8 +236,10 @@ def dweight_oclane(dout, src, tuple wshape, pads, int nthreads) -> np.ndarray:
     cdef const float[::1] s = src.reshape(-1), d = dout.reshape(-1)
     with nogil:
         _oclane_dw_run(&pv[0], &d[0], &s[0], &pd[0], &dt[0], N, C, H, W, OC, KH, KW, pt, pb,
-                       pl, pr, wsize, lanes, level, nparts)
+                       pl, pr, wsize, need_dbias, lanes, level, nparts)
     total = parts[0]
     for t in range(1, nparts):
         total += parts[t]
-    return np.ascontiguousarray(total.reshape(-1, lanes)[:CKK, :OC].T).reshape(wshape)
+    total = total.reshape(rows, lanes)
+    dweight = np.ascontiguousarray(total[:CKK, :OC].T).reshape(wshape)
+    return dweight, (total[rows - 1, :OC].copy() if need_dbias else None)

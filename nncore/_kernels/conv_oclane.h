@@ -122,10 +122,15 @@ __attribute__((target("avx512f"))) static void nncore_conv_oc16_fwd_avx512(
     }                                                                                      \
                                                                                            \
     __attribute__((target("avx512f,avx512vl,fma"))) static void nncore_conv_oclane##L##_dw( \
-        float *dWt, const float *doutT, const float *in, int64_t C, int64_t H, int64_t W,  \
-        int64_t KH, int64_t KW) {                                                          \
+        float *dWt, float *db, const float *doutT, const float *in, int64_t C, int64_t H,  \
+        int64_t W, int64_t KH, int64_t KW) {                                               \
         const int64_t OH = H - KH + 1, OW = W - KW + 1, CKK = C * KH * KW;                 \
         const float *tap[8];                                                               \
+        if (db) { /* bias gradient: db += sum over the pixels of doutT (x*1+s == x+s) */   \
+            VEC s = LOAD(db);                                                              \
+            for (int64_t p = 0; p < OH * OW; ++p) s = FMA(LOAD(doutT + p * L), SET1(1.0f), s); \
+            STORE(db, s);                                                                  \
+        }                                                                                  \
         for (int64_t t0 = 0; t0 < CKK; t0 += 8) {                                          \
             for (int64_t j = 0; j < 8; ++j) { /* tail: rows past CKK repeat the last tap */ \
                 const int64_t t = t0 + j < CKK ? t0 + j : CKK - 1;                         \
@@ -159,19 +164,20 @@ static int nncore_conv_oc16_fwd_f32(float *outT, const float *in, const float *W
     return 0;
 }
 
-/* dWt (ceil8(C KH KW), L) += the weight gradient of one sample, L = 16 or 8 lanes. */
-static int nncore_conv_oclane_dw_f32(float *dWt, const float *doutT, const float *in,
-                                     int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW,
-                                     int lanes, int level) {
+/* dWt (ceil8(C KH KW), L) += the weight gradient of one sample, L = 16 or 8 lanes, and
+ * db (L,) += its bias gradient when db is not NULL. */
+static int nncore_conv_oclane_dw_f32(float *dWt, float *db, const float *doutT,
+                                     const float *in, int64_t C, int64_t H, int64_t W,
+                                     int64_t KH, int64_t KW, int lanes, int level) {
 #if NNCORE_X86
     if (level >= NNCORE_SIMD_AVX512) {
-        if (lanes == 8) nncore_conv_oclane8_dw(dWt, doutT, in, C, H, W, KH, KW);
-        else nncore_conv_oclane16_dw(dWt, doutT, in, C, H, W, KH, KW);
+        if (lanes == 8) nncore_conv_oclane8_dw(dWt, db, doutT, in, C, H, W, KH, KW);
+        else nncore_conv_oclane16_dw(dWt, db, doutT, in, C, H, W, KH, KW);
         return 1;
     }
 #endif
-    (void)dWt; (void)doutT; (void)in; (void)C; (void)H; (void)W; (void)KH; (void)KW;
-    (void)lanes; (void)level;
+    (void)dWt; (void)db; (void)doutT; (void)in; (void)C; (void)H; (void)W; (void)KH;
+    (void)KW; (void)lanes; (void)level;
     return 0;
 }
 

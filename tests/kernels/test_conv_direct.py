@@ -33,6 +33,7 @@ SHAPES = [
     (3, 2, 7, 27, 14, (2, 4), (0, 1, 3, 0)),      # 7 rows (one-row tail), 27 = 3 x 9 columns
     (1, 5, 13, 13, 15, (3, 5), (2, 2, 0, 4)),     # 75 taps: 9 groups of 8 + 3
     (5, 1, 4, 40, 16, (1, 1), (0, 0, 1, 1)),      # 1x1 padded: 42 = 11 + 10 + 11 + 10 columns
+    (3, 20, 7, 9, 10, (3, 3), (1, 1, 1, 1)),      # 20 inputs: dinp on im2col, dW/db direct
 ]
 
 
