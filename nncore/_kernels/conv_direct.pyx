@@ -43,13 +43,21 @@ cdef extern from "transpose.h" nogil:
                               Py_ssize_t R, Py_ssize_t C, int level)
 
 
+cdef inline const float* _padded(const float* src, float* pad, Py_ssize_t C, Py_ssize_t H,
+                                 Py_ssize_t W, Py_ssize_t pt, Py_ssize_t pb, Py_ssize_t pl,
+                                 Py_ssize_t pr) noexcept nogil:
+    """One sample src (C, H, W), or its zero-padded copy in pad when any padding is > 0."""
+    if pt + pb + pl + pr > 0:
+        nncore_conv_pad_copy_f32(pad, src, C, H, W, pt, pb, pl, pr)
+        return pad
+    return src
+
+
 cdef void _sample(float* out, const float* src, float* pad, const float* wpack,
                   const float* bias, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t OC,
                   Py_ssize_t KH, Py_ssize_t KW, Py_ssize_t pt, Py_ssize_t pb, Py_ssize_t pl,
                   Py_ssize_t pr, int level) noexcept nogil:
-    if pt + pb + pl + pr > 0:
-        nncore_conv_pad_copy_f32(pad, src, C, H, W, pt, pb, pl, pr)
-        src = pad
+    src = _padded(src, pad, C, H, W, pt, pb, pl, pr)
     # rows outside [pt, pt + H) of the padded input are zeros: the kernel skips them
     nncore_conv_direct_f32(out, src, wpack, bias, C, H + pt + pb, W + pl + pr, OC, KH, KW,
                            pt, pt + H, level)
@@ -154,10 +162,7 @@ cdef void _oc16_fwd_run(float* out, const float* src, float* pad, float* outT,
     cdef int t
     for t in prange(nparts, schedule='static', num_threads=nparts):
         for n in range(t * chunk, min(N, (t + 1) * chunk)):
-            x = src + n * C * H * W
-            if pt + pb + pl + pr > 0:
-                nncore_conv_pad_copy_f32(pad + t * psize, x, C, H, W, pt, pb, pl, pr)
-                x = pad + t * psize
+            x = _padded(src + n * C * H * W, pad + t * psize, C, H, W, pt, pb, pl, pr)
             nncore_conv_oc16_fwd_f32(outT + t * OHW * 16, x, Wt, bias16, C, Hp, Wp, KH, KW,
                                      pt, pt + H, level)
             nncore_transpose_f32(out + n * OC * OHW, OHW, outT + t * OHW * 16, 16, OHW, OC,
@@ -176,10 +181,7 @@ cdef void _oclane_dw_run(float* dWt, const float* dout, const float* src, float*
     cdef int t
     for t in prange(nparts, schedule='static', num_threads=nparts):
         for n in range(t * chunk, min(N, (t + 1) * chunk)):
-            x = src + n * C * H * W
-            if pt + pb + pl + pr > 0:
-                nncore_conv_pad_copy_f32(pad + t * psize, x, C, H, W, pt, pb, pl, pr)
-                x = pad + t * psize
+            x = _padded(src + n * C * H * W, pad + t * psize, C, H, W, pt, pb, pl, pr)
             # lanes OC..15 of doutT were zeroed once and are never written
             nncore_transpose_f32(doutT + t * OHW * lanes, lanes, dout + n * OC * OHW, OHW, OC,
                                  OHW, level)

@@ -104,11 +104,7 @@ CASES: list[tuple[str, str, bool]] = [
 def rnn_worker(backends: Sequence[str], threads: int, repeats: int = 7, min_time: float = 0.2,
                warmup: int = 3, cases: Sequence[str] | None = None) -> list[dict]:
     """Measure every case for each backend in this process; one record per (case, backend)."""
-    for backend in set(backends) & {"nncore", "torch"}:
-        try:
-            __import__(backend).set_num_threads(threads)
-        except Exception:
-            pass  # each case of this backend then reports the import error itself
+    harness.set_backend_threads(backends, threads)
     records = []
     for backend in backends:
         for name, _, _ in CASES:

@@ -33,16 +33,22 @@ def make_case(cases: Sequence[tuple], case: str, backend: str) -> Callable[[], A
     raise ValueError(f"make_op: unknown case {case!r}; cases: {[c[0] for c in cases]}")
 
 
+def set_backend_threads(backends: Sequence[str], threads: int) -> None:
+    """set_num_threads(threads) on the nncore and torch backends among `backends`; a backend
+    that fails to import is skipped here (each of its cases then reports the error)."""
+    for backend in set(backends) & {"nncore", "torch"}:
+        try:
+            autograd_lib(backend).set_num_threads(threads)
+        except Exception:
+            pass
+
+
 def run_cases(family: str, cases: Sequence[tuple], backends: Sequence[str], threads: int,
               repeats: int = 7, min_time: float = 0.2, warmup: int = 3,
               only: Sequence[str] | None = None) -> list[dict]:
     """Measure every case (tuples as in `make_case`; `work` feeds GFLOP/s or GB/s) for each
     backend in this process; one record per (case, backend), an error record on failure."""
-    for backend in set(backends) & {"nncore", "torch"}:
-        try:
-            autograd_lib(backend).set_num_threads(threads)
-        except Exception:
-            pass  # each case of this backend then reports the import error itself
+    set_backend_threads(backends, threads)
     records = []
     for backend in backends:
         for entry in cases:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from nncore.bench.cases import autograd_lib as autograd_lib
 from nncore.bench.cases import make_case as make_case
 from nncore.bench.cases import run_cases as run_cases
+from nncore.bench.cases import set_backend_threads as set_backend_threads
 from nncore.bench.machine import machine_info as machine_info
 from nncore.bench.records import error_record as error_record
 from nncore.bench.records import memory_record as memory_record
