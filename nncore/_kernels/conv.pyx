@@ -16,8 +16,9 @@
 # direct convolutions instead (conv_direct.pyx), whose GEMMs would be too thin:
 #   forward  up to 8 channels x 16 columns x 2 rows in registers (conv_direct.h), or, when it
 #            keeps more lanes busy, 16 channels along the lanes (conv_oclane.h);
-#   dinp     (input with <= 16 channels) the same row kernel on the zero-padded output
-#            gradient with the flipped, channel-swapped kernel;
+#   dinp     (input with <= 16 channels) 16 samples along the lanes (conv_batchlane.h) when
+#            the batch has >= 16 samples and the input >= 4 channels, else the row kernel on
+#            the zero-padded output gradient with the flipped, channel-swapped kernel;
 #   dweight  channels along 16 (or 8) lanes, 8 taps per pass over the pixels (conv_oclane.h).
 # Workspace is one col (and one dcol) per thread: bounded in the batch size.
 #
@@ -326,11 +327,14 @@ def conv2d_backward(dout, inp, weight, stride=1, padding=0, dilation=1, groups=1
     pb_, pr_ = conv_direct.far_paddings(gd)
     if (need_dinp and g.C <= 16 and conv_direct.geometry_ok(gd, dt) and g.pt < g.KH
             and pb_ < g.KH and g.pl < g.KW and pr_ < g.KW):
-        # dinp = direct conv of dout padded by (K - 1 - p) with the flipped, swapped kernel
-        flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-        conv_direct.run(dinp, dout, flipped, None,
-                    (g.KH - 1 - g.pt, g.KH - 1 - pb_, g.KW - 1 - g.pl, g.KW - 1 - pr_),
-                    get_num_threads())
+        if conv_direct.batchlane_ok(gd):
+            conv_direct.dinp_batchlane(dinp, dout, weight, g.pt, g.pl, get_num_threads())
+        else:
+            # direct conv of dout padded by (K - 1 - p) with the flipped, swapped kernel
+            flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+            conv_direct.run(dinp, dout, flipped, None,
+                            (g.KH - 1 - g.pt, g.KH - 1 - pb_, g.KW - 1 - g.pl, g.KW - 1 - pr_),
+                            get_num_threads())
         need_dinp = False
     if need_dweight and g.OC <= 16 and conv_direct.geometry_ok(gd, dt):
         dweight, db = conv_direct.dweight_oclane(dout, inp, weight.shape,

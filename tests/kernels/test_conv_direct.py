@@ -151,3 +151,48 @@ def test_both_forward_kernels_match_reference(shape):
         out = np.full(ref.shape, np.nan, np.float32)
         run(out, x, w, b, pad, 2)
         np.testing.assert_allclose(out, ref, **TOL)
+
+
+# (N, C, H, W, OC, (KH, KW), pad): >= 16 samples and >= 4 input channels take the input
+# gradient with the samples along the lanes (conv_batchlane.h)
+BATCH_SHAPES = [
+    (16, 6, 14, 14, 16, (5, 5), (0, 0, 0, 0)),    # LeNet conv2, one full group
+    (17, 4, 7, 9, 3, (3, 3), (1, 1, 1, 1)),       # a second group of 1 sample
+    (35, 9, 6, 5, 5, (2, 4), (1, 0, 2, 1)),       # 9 channels: blocks of 8 + 1; asymmetric pads
+    (20, 16, 5, 11, 13, (3, 1), (2, 2, 0, 0)),    # 16 channels: two full blocks
+    (16, 5, 3, 3, 2, (3, 3), (2, 2, 2, 2)),       # padding K - 1: every output reads padding
+]
+
+
+@pytest.mark.parametrize("shape", BATCH_SHAPES)
+def test_batch_lane_input_gradient_matches_reference(shape, direct_path):
+    N, C, H, W, OC, k, pad = shape
+    x, w, _ = _data(N, C, H, W, OC, k, seed=8)
+    y = K.conv2d_forward(x, w, padding=pad)
+    dout = np.random.default_rng(9).standard_normal(y.shape).astype(np.float32)
+    ref = ref_conv_backward(dout.astype(np.float64), x.astype(np.float64),
+                            w.astype(np.float64), (1, 1), pad, (1, 1), 1)
+    dx, dw, db = K.conv2d_backward(dout, x, w, padding=pad)
+    np.testing.assert_allclose(dx, ref[0], **TOL)
+    np.testing.assert_allclose(dw, ref[1], **TOL)
+    np.testing.assert_allclose(db, ref[2], **TOL)
+    direct = np.full(x.shape, np.nan, np.float32)
+    D.dinp_batchlane(direct, dout, w, pad[0], pad[2], 3)
+    np.testing.assert_allclose(direct, ref[0], **TOL)
+
+
+def test_batch_lane_input_gradient_is_thread_independent(direct_path):
+    """Each group of 16 samples is computed by one thread in a fixed order: same bits."""
+    x, w, _ = _data(40, 6, 14, 14, 16, (5, 5), seed=10)
+    dout = np.random.default_rng(11).standard_normal((40, 16, 10, 10)).astype(np.float32)
+    before = _parallel.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2, 3):
+            _parallel.set_num_threads(threads)
+            results.append(K.conv2d_backward(dout, x, w, need_dweight=False,
+                                             need_dbias=False)[0])
+    finally:
+        _parallel.set_num_threads(before)
+    for dx in results[1:]:
+        np.testing.assert_array_equal(dx, results[0])
