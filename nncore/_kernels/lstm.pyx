@@ -37,6 +37,10 @@ from ._types cimport floating
 from .gemm cimport dgemm, sgemm
 
 
+cdef enum:
+    UNIT_CHUNK = 64   # hidden units (and dx rows) per GEMM call in the sequence loops
+
+
 cdef extern from "rnn_pointwise.h" nogil:
     void nncore_lstm_fwd_f32(float *gi, float *gf, float *gg, float *go, const float *c_prev,
                              float *c, float *tc, float *h, Py_ssize_t ldh, float *hb,
@@ -111,30 +115,39 @@ cdef void lstm_forward_seq(floating *out,              # OUT (T, B, H) the layer
                            const floating *w_cat,      # IN (G, K1)
                            Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
                            int nt, int level) noexcept nogil:
-    cdef Py_ssize_t G = 4 * H, K1 = I + H + 1, LX = (T + 1) * B, t, q, j0, j1
+    cdef Py_ssize_t G = 4 * H, K1 = I + H + 1, LX = (T + 1) * B, t, q, k, a, k0, k1
     cdef int p, n
-    if nt <= 1 or B * H < ROWS_PARALLEL_MIN:
+    if B * H < ROWS_PARALLEL_MIN:
         for t in range(T):
             _gemm(False, False, G, B, K1, w_cat, K1, xh + t * B, LX, 0, gT + t * G * B, B,
                   NULL, nt)
             _fwd_units(gT, cT, tcT, xh, out, 0, H, t, T, B, I, H, level)
         return
-    # One parallel region for the whole sequence. Thread p owns hidden units [j0, j1): it
-    # computes their four gate row blocks (GEMMs on its rows of W_cat) and their gate pass,
+    # One parallel region for the whole sequence. The hidden units are cut into fixed chunks
+    # of UNIT_CHUNK and thread p owns a run of chunks [k0, k1): it computes their four gate
+    # row blocks (one GEMM per chunk and gate on those rows of W_cat) and their gate pass,
     # which needs nothing from the other threads; the next step's GEMM reads all of h_t, hence
-    # one barrier per step. (The GEMM splits rows, never K: the same bits as one GEMM call.)
+    # one barrier per step. The GEMM calls do not depend on the thread count (nor does any
+    # sum: the GEMM splits rows, never K), so 1 and n threads give the same bits.
     with parallel(num_threads=nt):
         n = omp_get_num_threads()
         p = threadid()
-        j0 = min(H, p * ((H + n - 1) // n))
-        j1 = min(H, j0 + (H + n - 1) // n)
+        k0 = p * _nchunks(H) // n
+        k1 = (p + 1) * _nchunks(H) // n
         for t in range(T):
-            if j1 > j0:
+            for k in range(k0, k1):
+                a = k * UNIT_CHUNK
                 for q in range(4):
-                    _gemm(False, False, j1 - j0, B, K1, w_cat + (q * H + j0) * K1, K1,
-                          xh + t * B, LX, 0, gT + t * G * B + (q * H + j0) * B, B, NULL, 1)
-                _fwd_units(gT, cT, tcT, xh, out, j0, j1, t, T, B, I, H, level)
+                    _gemm(False, False, min(H, a + UNIT_CHUNK) - a, B, K1,
+                          w_cat + (q * H + a) * K1, K1, xh + t * B, LX, 0,
+                          gT + t * G * B + (q * H + a) * B, B, NULL, 1)
+            _fwd_units(gT, cT, tcT, xh, out, min(H, k0 * UNIT_CHUNK),
+                       min(H, k1 * UNIT_CHUNK), t, T, B, I, H, level)
             nncore_omp_barrier()
+
+
+cdef inline Py_ssize_t _nchunks(Py_ssize_t rows) noexcept nogil:
+    return (rows + UNIT_CHUNK - 1) // UNIT_CHUNK
 
 
 cdef void lstm_backward_seq(floating *dxh,             # IN/OUT (I+H, (T+1) B), see wrapper
@@ -150,9 +163,9 @@ cdef void lstm_backward_seq(floating *dxh,             # IN/OUT (I+H, (T+1) B), 
                             Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
                             bint need_dx, int nt, int level) noexcept nogil:
     cdef Py_ssize_t G = 4 * H, K1 = I + H + 1, TB = T * B, LX = (T + 1) * B, t
-    cdef Py_ssize_t j0, j1, r0, r1
+    cdef Py_ssize_t k, a, k0, k1, x0, x1
     cdef int p, n
-    if nt <= 1 or B * H < ROWS_PARALLEL_MIN:
+    if B * H < ROWS_PARALLEL_MIN:
         for t in range(T - 1, -1, -1):
             _bwd_units(dgT, dxh, dcT, doutT, gT, cT, tcT, 0, H, t, T, B, I, H, level)
             # [dx_t ; dh_{t-1}] (I+H, B) = W_cat[:, :I+H]^T @ dgates_t, into block t of dxh
@@ -163,28 +176,31 @@ cdef void lstm_backward_seq(floating *dxh,             # IN/OUT (I+H, (T+1) B), 
                 _gemm(True, False, H, B, G, w_cat + I, K1, dgT + t * B, TB, 0,
                       dxh + I * LX + t * B, LX, NULL, nt)
     else:
-        # One parallel region for the whole sequence. Thread p owns hidden units [j0, j1):
-        # their gate pass, then the rows of W_cat^T @ dgates_t that give their dh_{t-1}, which
-        # its next gate pass reads; plus a share [r0, r1) of the dx_t rows. The GEMM reads all
-        # of dgates_t, hence one barrier per step, before it.
+        # One parallel region for the whole sequence, the units cut into the forward's fixed
+        # chunks. Thread p owns chunks [k0, k1): their gate pass, then the rows of
+        # W_cat^T @ dgates_t that give their dh_{t-1}, which its next gate pass reads; plus
+        # the dx_t row chunks [x0, x1). The GEMM reads all of dgates_t, hence one barrier per
+        # step, before it. Fixed chunks: the same GEMM calls, so the same bits, at any count.
         with parallel(num_threads=nt):
             n = omp_get_num_threads()
             p = threadid()
-            j0 = min(H, p * ((H + n - 1) // n))
-            j1 = min(H, j0 + (H + n - 1) // n)
-            r0 = min(I, p * ((I + n - 1) // n))
-            r1 = min(I, r0 + (I + n - 1) // n)
+            k0 = p * _nchunks(H) // n
+            k1 = (p + 1) * _nchunks(H) // n
+            x0 = p * _nchunks(I) // n
+            x1 = (p + 1) * _nchunks(I) // n
             for t in range(T - 1, -1, -1):
-                if j1 > j0:
-                    _bwd_units(dgT, dxh, dcT, doutT, gT, cT, tcT, j0, j1, t, T, B, I, H,
-                               level)
+                _bwd_units(dgT, dxh, dcT, doutT, gT, cT, tcT, min(H, k0 * UNIT_CHUNK),
+                           min(H, k1 * UNIT_CHUNK), t, T, B, I, H, level)
                 nncore_omp_barrier()
-                if need_dx and r1 > r0:
-                    _gemm(True, False, r1 - r0, B, G, w_cat + r0, K1, dgT + t * B, TB, 0,
-                          dxh + r0 * LX + t * B, LX, NULL, 1)
-                if j1 > j0:
-                    _gemm(True, False, j1 - j0, B, G, w_cat + I + j0, K1, dgT + t * B, TB, 0,
-                          dxh + (I + j0) * LX + t * B, LX, NULL, 1)
+                if need_dx:
+                    for k in range(x0, x1):
+                        a = k * UNIT_CHUNK
+                        _gemm(True, False, min(I, a + UNIT_CHUNK) - a, B, G, w_cat + a, K1,
+                              dgT + t * B, TB, 0, dxh + a * LX + t * B, LX, NULL, 1)
+                for k in range(k0, k1):
+                    a = k * UNIT_CHUNK
+                    _gemm(True, False, min(H, a + UNIT_CHUNK) - a, B, G, w_cat + I + a, K1,
+                          dgT + t * B, TB, 0, dxh + (I + a) * LX + t * B, LX, NULL, 1)
     if dw_cat != NULL:
         _gemm(False, True, G, K1, TB, dgT, TB, xh, LX, 0, dw_cat, K1, NULL, nt)
 
