@@ -158,7 +158,24 @@ def test_every_simd_level_matches_reference(level, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_one_and_two_threads_are_bit_identical(dtype):
+@pytest.mark.parametrize("level", ["portable", "avx2", "avx512"])
+def test_one_and_two_threads_are_bit_identical(level, dtype):
+    """At every SIMD level of the gate passes and of the GEMM (whose paths depend on the
+    shapes it is given: the sequence loops must not change those with the thread count)."""
+    from nncore._kernels import gemm as G
+
+    used = K._cap_simd(level)
+    G._set_simd_level_for_testing(level)
+    try:
+        if level != "portable" and not used.startswith(level):
+            pytest.skip(f"CPU lacks {level}")
+        _check_thread_counts_agree(dtype)
+    finally:
+        K._cap_simd(None)
+        G._set_simd_level_for_testing(None)
+
+
+def _check_thread_counts_agree(dtype):
     before = nncore.get_num_threads()
     # B*H large enough that the gate passes and column sums really run in parallel
     shape = (3, 32, 24, 300)
@@ -169,7 +186,7 @@ def test_one_and_two_threads_are_bit_identical(dtype):
     zeros = np.zeros((B, H), dtype)
     runs = []
     try:
-        for n in (1, 2, 2):
+        for n in (1, 2, 2, 3):
             nncore.set_num_threads(n)
             out, h_n, c_n, cache = K.lstm_forward(*args)
             grads = K.lstm_backward(wo, zeros, zeros, cache)
