@@ -18,7 +18,7 @@
 #     eval:     dinp = dout * weight * invstd
 # Parallelism: prange over channels; each channel is computed by one thread in a fixed order,
 # so results are bit-identical for every thread count. Row loops (norm_simd.h) vectorise in
-# 8 independent double lanes, chosen at run time (portable / AVX2 / AVX-512F).
+# 32 independent double lanes, chosen at run time (portable / AVX2 / AVX-512F).
 from cython.parallel cimport prange
 from libc.math cimport sqrt
 
