@@ -25,6 +25,7 @@ import numpy as np
 
 from nncore.bench import harness
 from nncore.bench import numpy_baseline as nb
+from nncore.bench.tables import errors_footer, ratio_cells
 
 __all__ = ["CASES", "NumpySGD", "make_step", "optim_worker"]
 
@@ -164,23 +165,9 @@ def gbps_table(records: Sequence[dict]) -> str:
             row.append("-" if rec is None else
                        harness.format_cell(rec["work"] / rec["median"] / 1e9, rec["spread"],
                                            "{:.2f}"))
-        base = cells.get("nncore")
-        for b in others:
-            rec = cells.get(b)
-            if rec is None or base is None:
-                row.append("-")
-            else:
-                row.append(harness.format_cell(rec["median"] / base["median"],
-                                               max(rec["spread"], base["spread"]), "{:.2f}x"))
+        row.extend(ratio_cells(cells, others))
         table.append(row)
-    text = harness.format_table(headers, table, left=1)
-    errors = [r for r in records if "error" in r]
-    if errors:
-        text += "\n\nnot measured:\n" + "\n".join(
-            f"  {r['case'] or '*'} {r['backend']} t={r['threads']}: "
-            f"{r['error'].strip().splitlines()[-1] if r['error'].strip() else '?'}"
-            for r in errors)
-    return text
+    return harness.format_table(headers, table, left=1) + errors_footer(records, False)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -95,21 +95,33 @@ def results_table(records: Sequence[dict], backends: Sequence[str] | None = None
                 else:
                     value = display_value({**rec, "unit": unit})
                     row.append(format_cell(value, rec["spread"], _auto_fmt(value)))
-            base = cells.get("nncore")
-            for b in others:
-                rec = cells.get(b)
-                if rec is None or base is None:
-                    row.append("-")
-                else:
-                    spread = max(rec["spread"], base["spread"])
-                    row.append(format_cell(rec["median"] / base["median"], spread,
-                                           "{:.2f}x"))
+            row.extend(ratio_cells(cells, others))
             table.append(row)
-    text = format_table(headers, table)
+    return format_table(headers, table) + errors_footer(records)
+
+
+def ratio_cells(cells: dict, others: Sequence[str]) -> list[str]:
+    """Time ratios other/nncore (> 1: nncore faster) for the records `cells` (backend ->
+    record) of one row; '-' where a side is missing, '~' where either spread is above 10%."""
+    base = cells.get("nncore")
+    out = []
+    for b in others:
+        rec = cells.get(b)
+        if rec is None or base is None:
+            out.append("-")
+        else:
+            out.append(format_cell(rec["median"] / base["median"],
+                                   max(rec["spread"], base["spread"]), "{:.2f}x"))
+    return out
+
+
+def errors_footer(records: Sequence[dict], with_family: bool = True) -> str:
+    """The 'not measured' lines for the error records among `records` ('' when none)."""
     errors = [r for r in records if "error" in r]
-    if errors:
-        text += "\n\nnot measured:\n" + "\n".join(
-            f"  {r['family']}/{r['case'] or '*'} {r['backend']} t={r['threads']}: "
-            f"{r['error'].strip().splitlines()[-1] if r['error'].strip() else '?'}"
-            for r in errors)
-    return text
+    if not errors:
+        return ""
+    return "\n\nnot measured:\n" + "\n".join(
+        f"  {r['family'] + '/' if with_family else ''}{r['case'] or '*'} {r['backend']} "
+        f"t={r['threads']}: "
+        f"{r['error'].strip().splitlines()[-1] if r['error'].strip() else '?'}"
+        for r in errors)
