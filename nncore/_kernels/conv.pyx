@@ -229,6 +229,12 @@ cdef void _conv_backward(floating* dinp,        # OUT (N, C, H, W) or NULL
 
 # ------------------------------------------------------------------------------ wrappers
 
+def _flipped(weight) -> np.ndarray:
+    """(C, OC, KH, KW): the kernel flipped in space with its channel axes swapped, the weight
+    of the convolution that gives a stride-1 input gradient."""
+    return np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+
+
 def _geometry(inp, weight, stride, padding, dilation, groups):
     """Validate the arrays and options; return (Geom as dict, dtype)."""
     for name, x in (("input", inp), ("weight", weight)):
@@ -333,25 +339,21 @@ def conv2d_backward(dout, inp, weight, stride=1, padding=0, dilation=1, groups=1
                 a[...] = 0
         return dinp, dweight, dbias
     pb_, pr_ = conv_direct.far_paddings(gd)
-    if (need_dinp and g.C <= 16 and conv_direct.geometry_ok(gd, dt) and g.pt < g.KH
-            and pb_ < g.KH and g.pl < g.KW and pr_ < g.KW):
+    # a stride-1 input gradient is a convolution of dout zero-padded by (K - 1 - pad) with the
+    # kernel flipped and its channel axes swapped (needs pad <= K - 1 on every side)
+    tpads = (g.KH - 1 - g.pt, g.KH - 1 - pb_, g.KW - 1 - g.pl, g.KW - 1 - pr_)
+    transposable = (g.G == 1 and g.sh == 1 and g.sw == 1 and g.dh == 1 and g.dw == 1
+                    and min(tpads) >= 0)
+    if need_dinp and g.C <= 16 and conv_direct.geometry_ok(gd, dt) and transposable:
         if conv_direct.batchlane_ok(gd):
             conv_direct.dinp_batchlane(dinp, dout, weight, g.pt, g.pl, get_num_threads())
         else:
-            # direct conv of dout padded by (K - 1 - p) with the flipped, swapped kernel
-            flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-            conv_direct.run(dinp, dout, flipped, None,
-                            (g.KH - 1 - g.pt, g.KH - 1 - pb_, g.KW - 1 - g.pl, g.KW - 1 - pr_),
-                            get_num_threads())
+            conv_direct.run(dinp, dout, _flipped(weight), None, tpads, get_num_threads())
         need_dinp = False
-    if (need_dinp and not g.direct and g.C >= TRANSPOSED_FORWARD_MIN_C and g.G == 1
-            and g.sh == 1 and g.sw == 1 and g.dh == 1 and g.dw == 1 and g.pt < g.KH
-            and pb_ < g.KH and g.pl < g.KW and pr_ < g.KW):
-        # dinp as a forward convolution of dout padded by (K - 1 - pad) with the flipped,
-        # channel-swapped kernel: its GEMM has K = OC KH KW instead of OC, and no col2im
-        dinp = conv2d_forward(dout, np.ascontiguousarray(
-            weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)), None,
-            padding=(g.KH - 1 - g.pt, g.KH - 1 - pb_, g.KW - 1 - g.pl, g.KW - 1 - pr_))
+    if (need_dinp and transposable and not g.direct
+            and g.C >= TRANSPOSED_FORWARD_MIN_C):
+        # as a forward convolution: its GEMM has K = OC KH KW instead of OC, and no col2im
+        dinp = conv2d_forward(dout, _flipped(weight), None, padding=tpads)
         need_dinp = False
     if need_dweight and g.OC <= 16 and conv_direct.geometry_ok(gd, dt):
         dweight, db = conv_direct.dweight_oclane(dout, inp, weight.shape,
