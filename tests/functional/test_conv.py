@@ -63,6 +63,11 @@ def _torch_conv_pair(torch, layer_args, layer_kwargs, x_shape, dtype, seed=0):
     ((4, 6, (3, 2)), {"dilation": (2, 1), "groups": 2, "padding": (1, 0)}, (2, 4, 9, 7)),
     ((4, 6, 1), {}, (2, 4, 5, 5)),
     ((3, 4, 4), {"padding": "same"}, (1, 3, 6, 7)),
+    # batches >= 16 (input gradient with samples along the lanes), 12-16 output channels
+    # (channels along the lanes), >= 32 input channels (input gradient as a forward conv)
+    ((6, 16, 5), {}, (17, 6, 14, 14)),
+    ((5, 12, 3), {"padding": 1}, (16, 5, 9, 10)),
+    ((32, 8, 3), {"padding": (1, 0)}, (3, 32, 7, 6)),
 ])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_conv2d_torch_parity(args, kwargs, x_shape, dtype):
@@ -71,15 +76,23 @@ def test_conv2d_torch_parity(args, kwargs, x_shape, dtype):
     xt = torch.tensor(x, requires_grad=True)
     xn = nncore.Tensor(x, requires_grad=True)
     yt, yn = tl(xt), nl(xn)
-    tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(yn.data, yt.detach().numpy(), **tol)
+    def close(got, want):
+        # float32 sums of N*OH*OW products round in proportion to their magnitude (weight
+        # gradients reach ~150 here), on both sides: atol follows the largest value
+        if dtype == np.float32:
+            atol = max(1e-5, 2e-6 * float(np.abs(want).max()))
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=atol)
+        else:
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+    close(yn.data, yt.detach().numpy())
     g = rng(9).standard_normal(yn.shape).astype(dtype)
     yt.backward(torch.tensor(g))
     yn.backward(g)
-    np.testing.assert_allclose(xn.grad.data, xt.grad.numpy(), **tol)
-    np.testing.assert_allclose(nl.weight.grad.data, tl.weight.grad.numpy(), **tol)
+    close(xn.grad.data, xt.grad.numpy())
+    close(nl.weight.grad.data, tl.weight.grad.numpy())
     if nl.bias is not None:
-        np.testing.assert_allclose(nl.bias.grad.data, tl.bias.grad.numpy(), **tol)
+        close(nl.bias.grad.data, tl.bias.grad.numpy())
 
 
 def test_conv2d_layer_api_and_init():
