@@ -280,7 +280,10 @@ def _run_backward(tensors: Any, grad_tensors: Any, retain_graph: bool, inputs: A
                 g = _device.astype(g.copy(), t.dtype) if t.is_cuda else \
                     np.asarray(g.numpy(), t.dtype)
             else:
-                g = np.array(g, dtype=t.dtype, copy=True)
+                # no copy (as torch): backward functions never write into their dout; a leaf
+                # that would adopt the caller's array as .grad copies it (owned, below)
+                g = np.asarray(g, dtype=t.dtype)
+                owned.add(id(g))
             if tuple(g.shape) != t.shape:
                 raise RuntimeError(f"backward: gradient has shape {tuple(g.shape)} but the "
                                    f"tensor has shape {t.shape}")

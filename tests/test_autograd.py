@@ -181,3 +181,21 @@ def test_multi_output_function_with_unused_output():
 def test_integer_tensors_cannot_require_grad():
     with pytest.raises(RuntimeError, match="floating point"):
         nncore.tensor([1, 2], requires_grad=True)
+
+
+def test_backward_gradient_argument_is_neither_copied_into_grad_nor_modified():
+    """backward(gradient) reads the caller's array in place (as torch) but never writes it,
+    and a leaf never adopts it as .grad: later in-place .grad updates stay private."""
+    g = np.arange(6, dtype=np.float32).reshape(2, 3).copy()   # an array of its own, no view
+    before = g.copy()
+    leaf = nncore.Tensor(np.ones((2, 3), np.float32), requires_grad=True)
+    leaf.backward(g)                              # the root is the leaf itself
+    mid = nncore.Tensor(np.ones((2, 3), np.float32), requires_grad=True)
+    (mid + 0.0).backward(g)                       # add passes dout straight through
+    (mid * 1.0).relu().backward(g)                # and a chain that reads it
+    for t in (leaf, mid):
+        assert not np.shares_memory(t.grad.numpy(), g)
+    np.testing.assert_array_equal(g, before)
+    leaf.grad.numpy()[...] = -1
+    np.testing.assert_array_equal(g, before)
+    np.testing.assert_array_equal(mid.grad.numpy(), 2 * before)   # relu passes ones: all > 0
