@@ -31,6 +31,8 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy, memset
 
+import functools
+
 import numpy as np
 
 from . import conv_direct
@@ -236,7 +238,8 @@ def _flipped(weight) -> np.ndarray:
 
 
 def _geometry(inp, weight, stride, padding, dilation, groups):
-    """Validate the arrays and options; return (Geom as dict, dtype)."""
+    """Validate the arrays and options; return (Geom as dict, dtype). The dict is shared by
+    calls with the same shapes and options (callers only read it)."""
     for name, x in (("input", inp), ("weight", weight)):
         if not isinstance(x, np.ndarray):
             raise TypeError(f"conv2d: {name} must be a numpy.ndarray, got {type(x).__name__}")
@@ -245,16 +248,29 @@ def _geometry(inp, weight, stride, padding, dilation, groups):
         if x.ndim != 4:
             raise ValueError(f"conv2d: {name} must be 4-D, got shape {x.shape}")
     check_same_dtype(input=inp, weight=weight)
-    sz = conv2d_sizes(inp.shape, weight.shape, stride, padding, dilation, groups)
+    args = (inp.shape, weight.shape, stride, padding, dilation, groups, nncore_simd_level())
+    try:
+        return _cached_geometry(*args), inp.dtype
+    except TypeError:   # an unhashable option (a list): same checks, no cache
+        return _geometry_dict(*args), inp.dtype
+
+
+def _geometry_dict(in_shape, w_shape, stride, padding, dilation, groups, level) -> dict:
+    """The checked sizes (conv2d_sizes) and what the kernels derive from them."""
+    sz = conv2d_sizes(in_shape, w_shape, stride, padding, dilation, groups)
     pb, pr = sz.pop("pb"), sz.pop("pr")
     KH, KW, OH, OW, Cg = sz["KH"], sz["KW"], sz["OH"], sz["OW"], sz["Cg"]
     direct = (KH == 1 and KW == 1 and sz["sh"] == 1 and sz["sw"] == 1
               and sz["pt"] + pb + sz["pl"] + pr == 0)
     g = dict(sz, OCg=sz["OC"] // sz["G"], CKK=Cg * KH * KW, OHW=OH * OW, direct=direct,
-             level=nncore_simd_level())
+             level=level)
     g["cg"] = {k: sz[k] for k in ("Cg", "H", "W", "OH", "OW", "KH", "KW", "sh", "sw", "pt",
                                   "pl", "dh", "dw")}
-    return g, inp.dtype
+    return g
+
+
+# a training step asks for the same few geometries every call (6 us each, twice per layer)
+_cached_geometry = functools.lru_cache(maxsize=256)(_geometry_dict)
 
 
 cdef inline void* _ptr(object a):
