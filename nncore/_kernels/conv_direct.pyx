@@ -114,13 +114,17 @@ def far_paddings(dict g) -> tuple:
     return g["OH"] - 1 + g["KH"] - g["H"] - g["pt"], g["OW"] - 1 + g["KW"] - g["W"] - g["pl"]
 
 
-def _pack_weights(w) -> np.ndarray:
-    """(OC, C, KH, KW) -> (ceil(OC/8), C, KH, KW, 8), zero-padded to whole blocks of 8."""
-    OC = w.shape[0]
-    nb = (OC + 7) // 8
-    padded = np.zeros((nb * 8,) + w.shape[1:], np.float32)
-    padded[:OC] = w
-    return np.ascontiguousarray(padded.reshape((nb, 8) + w.shape[1:]).transpose(0, 2, 3, 4, 1))
+def _pack_weights(w, int lanes=8) -> np.ndarray:
+    """(A, B, KH, KW) -> (ceil(A/lanes), B, KH, KW, lanes): the first axis regrouped in blocks
+    of `lanes` that become the innermost axis, zero-padded to whole blocks. The row kernel
+    packs (OC, C, ...) by 8, the lane forward (OC, C, ...) by 16, and the batch-lane input
+    gradient the swapped (C, OC, ...) by 8."""
+    A = w.shape[0]
+    nb = (A + lanes - 1) // lanes
+    padded = np.zeros((nb * lanes,) + w.shape[1:], np.float32)
+    padded[:A] = w
+    return np.ascontiguousarray(
+        padded.reshape((nb, lanes) + w.shape[1:]).transpose(0, 2, 3, 4, 1))
 
 
 def run(out, src, w, bias, pads, int nthreads) -> None:
@@ -216,8 +220,7 @@ def run_oc16(out, src, w, bias, pads, int nthreads) -> None:
     cdef Py_ssize_t OC = w.shape[0], KH = w.shape[2], KW = w.shape[3]
     cdef int nparts = max(1, min(nthreads, N)), level = nncore_simd_level()
     cdef Py_ssize_t pt = pads[0], pb = pads[1], pl = pads[2], pr = pads[3]
-    wt = np.zeros((C * KH * KW, 16), np.float32)
-    wt[:, :OC] = w.reshape(OC, -1).T
+    wt = _pack_weights(w, 16)   # (1, C, KH, KW, 16): (C KH KW, 16), channels in the lanes
     b16 = np.zeros(16, np.float32)
     if bias is not None:
         b16[:OC] = bias
@@ -296,11 +299,9 @@ def dinp_batchlane(dinp, dout, w, Py_ssize_t pt, Py_ssize_t pl, int nthreads) ->
     samples along the lanes (float32, C-contiguous, checked by conv.pyx)."""
     cdef Py_ssize_t N = dinp.shape[0], C = dinp.shape[1], H = dinp.shape[2], W = dinp.shape[3]
     cdef Py_ssize_t OC = w.shape[0], KH = w.shape[2], KW = w.shape[3]
-    cdef Py_ssize_t OH = dout.shape[2], OW = dout.shape[3], nb = (C + 7) // 8
+    cdef Py_ssize_t OH = dout.shape[2], OW = dout.shape[3]
     cdef int nparts = max(1, min(nthreads, (N + 15) // 16)), level = nncore_simd_level()
-    padded = np.zeros((OC, nb * 8, KH, KW), np.float32)
-    padded[:, :C] = w
-    wp = np.ascontiguousarray(padded.reshape(OC, nb, 8, KH, KW).transpose(1, 0, 3, 4, 2))
+    wp = _pack_weights(w.transpose(1, 0, 2, 3))   # (ceil(C/8), OC, KH, KW, 8)
     tiles_out = np.empty(nparts * OC * OH * OW * 16, np.float32)
     tiles_in = np.empty(nparts * C * H * W * 16, np.float32)
     cdef float[::1] di = dinp.reshape(-1), dB = tiles_out, iB = tiles_in
