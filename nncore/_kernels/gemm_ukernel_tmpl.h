@@ -483,6 +483,30 @@ static inline __attribute__((always_inline)) UK_ATTR void UK_FN(gemm_tkr_body)(
     if (e->last && e->act >= NNCORE_GEMM_ACT_GELU) UK_ACT_ROWS(c, ldc, m, NCOLS, e->act);
 }
 
+/* UK_TKR_CASES(C): C(n) for every column count 1..UK_TCOLS (4, 6, 8, 12 or 16) the
+ * column-vector kernels are instantiated for, one list for both switches below */
+#define UK_TKR_C4(C) C(1) C(2) C(3) C(4)
+#if UK_TCOLS >= 6
+#define UK_TKR_C6(C) UK_TKR_C4(C) C(5) C(6)
+#else
+#define UK_TKR_C6(C) UK_TKR_C4(C)
+#endif
+#if UK_TCOLS >= 8
+#define UK_TKR_C8(C) UK_TKR_C6(C) C(7) C(8)
+#else
+#define UK_TKR_C8(C) UK_TKR_C6(C)
+#endif
+#if UK_TCOLS >= 12
+#define UK_TKR_C12(C) UK_TKR_C8(C) C(9) C(10) C(11) C(12)
+#else
+#define UK_TKR_C12(C) UK_TKR_C8(C)
+#endif
+#if UK_TCOLS >= 16
+#define UK_TKR_CASES(C) UK_TKR_C12(C) C(13) C(14) C(15) C(16)
+#else
+#define UK_TKR_CASES(C) UK_TKR_C12(C)
+#endif
+
 #define UK_TKR_CASE(nc)                                                                       \
     case nc:                                                                                  \
         UK_FN(gemm_tkr_body)(nc, 0, m, kc, ap, lap, b, rs_b, c, ldc, e, bias, 0, 0, 0, 0, 0); \
@@ -509,19 +533,7 @@ static UK_ATTR void UK_FN(gemm_tkr)(int64_t m, int64_t n, int64_t kc, const UK_T
                 abuf[k * UK_TW + i] = i < m ? a[i * rs_a + k * cs_a] : (UK_T)0;
     }
     switch (n) {
-        UK_TKR_CASE(1) UK_TKR_CASE(2) UK_TKR_CASE(3) UK_TKR_CASE(4)
-#if UK_TCOLS >= 6
-        UK_TKR_CASE(5) UK_TKR_CASE(6)
-#endif
-#if UK_TCOLS >= 8
-        UK_TKR_CASE(7) UK_TKR_CASE(8)
-#endif
-#if UK_TCOLS >= 12
-        UK_TKR_CASE(9) UK_TKR_CASE(10) UK_TKR_CASE(11) UK_TKR_CASE(12)
-#endif
-#if UK_TCOLS >= 16
-        UK_TKR_CASE(13) UK_TKR_CASE(14) UK_TKR_CASE(15) UK_TKR_CASE(16)
-#endif
+        UK_TKR_CASES(UK_TKR_CASE)
     default: break;
     }
 }
@@ -557,25 +569,18 @@ static UK_ATTR int UK_FN(gemm_tkr_stream)(int64_t np, int64_t np_all, int64_t n,
     const int64_t nb = (kc + UK_TRB - 1) / UK_TRB;
     UK_FN(gemm_tkr_tr_block)(a, rs_a, kc, 0, tbuf);
     switch (n) {
-        UK_TKR_SCASE(1) UK_TKR_SCASE(2) UK_TKR_SCASE(3) UK_TKR_SCASE(4)
-#if UK_TCOLS >= 6
-        UK_TKR_SCASE(5) UK_TKR_SCASE(6)
-#endif
-#if UK_TCOLS >= 8
-        UK_TKR_SCASE(7) UK_TKR_SCASE(8)
-#endif
-#if UK_TCOLS >= 12
-        UK_TKR_SCASE(9) UK_TKR_SCASE(10) UK_TKR_SCASE(11) UK_TKR_SCASE(12)
-#endif
-#if UK_TCOLS >= 16
-        UK_TKR_SCASE(13) UK_TKR_SCASE(14) UK_TKR_SCASE(15) UK_TKR_SCASE(16)
-#endif
+        UK_TKR_CASES(UK_TKR_SCASE)
     default: break;
     }
     return 1;
 }
 #undef UK_TKR_SCASE
 #endif
+#undef UK_TKR_CASES
+#undef UK_TKR_C12
+#undef UK_TKR_C8
+#undef UK_TKR_C6
+#undef UK_TKR_C4
 #undef UK_TKR_STEP
 #undef UK_TKR_EPI
 #undef UK_TCP
