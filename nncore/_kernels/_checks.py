@@ -42,6 +42,17 @@ def as_float_array(x, name: str, ndim: int | None = None, dtype=None) -> np.ndar
     return x if x.flags.c_contiguous else np.ascontiguousarray(x)
 
 
+def check_float_4d(x, name: str, fn: str, layout: str = "") -> None:
+    """Raise TypeError/ValueError unless `x` is a 4-D float32/float64 ndarray; messages start
+    with `fn` and name the argument (and its `layout`, e.g. " (N, C, H, W)", when given)."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{fn}: {name} must be a numpy.ndarray, got {type(x).__name__}")
+    if x.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{fn}: {name} must be float32 or float64, got dtype {x.dtype}")
+    if x.ndim != 4:
+        raise ValueError(f"{fn}: {name} must be 4-D{layout}, got shape {x.shape}")
+
+
 def check_same_dtype(**arrays: np.ndarray) -> np.dtype:
     """Raise TypeError unless all arrays share one dtype; return it."""
     items = list(arrays.items())

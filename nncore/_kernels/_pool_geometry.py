@@ -5,16 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import int_pair
+from ._checks import check_float_4d, int_pair
 
 
 def _check_input(x, fn: str) -> np.ndarray:
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"{fn}: input must be a numpy.ndarray, got {type(x).__name__}")
-    if x.dtype not in (np.float32, np.float64):
-        raise TypeError(f"{fn}: input must be float32 or float64, got dtype {x.dtype}")
-    if x.ndim != 4:
-        raise ValueError(f"{fn}: input must be 4-D (N, C, H, W), got shape {x.shape}")
+    check_float_4d(x, "input", fn, " (N, C, H, W)")
     return np.ascontiguousarray(x)
 
 

@@ -36,7 +36,7 @@ import functools
 import numpy as np
 
 from . import conv_direct
-from ._checks import check_same_dtype
+from ._checks import check_float_4d, check_same_dtype
 from ._conv_geometry import conv2d_output_size, conv2d_sizes  # noqa: F401  (re-exported)
 from ._parallel import get_num_threads
 
@@ -240,13 +240,8 @@ def _flipped(weight) -> np.ndarray:
 def _geometry(inp, weight, stride, padding, dilation, groups):
     """Validate the arrays and options; return (Geom as dict, dtype). The dict is shared by
     calls with the same shapes and options (callers only read it)."""
-    for name, x in (("input", inp), ("weight", weight)):
-        if not isinstance(x, np.ndarray):
-            raise TypeError(f"conv2d: {name} must be a numpy.ndarray, got {type(x).__name__}")
-        if x.dtype not in (np.float32, np.float64):
-            raise TypeError(f"conv2d: {name} must be float32 or float64, got {x.dtype}")
-        if x.ndim != 4:
-            raise ValueError(f"conv2d: {name} must be 4-D, got shape {x.shape}")
+    check_float_4d(inp, "input", "conv2d")
+    check_float_4d(weight, "weight", "conv2d")
     check_same_dtype(input=inp, weight=weight)
     args = (inp.shape, weight.shape, stride, padding, dilation, groups, nncore_simd_level())
     try:
