@@ -16,11 +16,12 @@
 # Caches for backward: xh, gT (T, G, B) activated gates, cT (T+1, H, B) = [c0, c_1..c_T],
 # tcT (T, H, B) = tanh(c_t), W_cat.
 # Backward through time: per step a fused pass writes d(pre-activations) into dgT (G, T B) and
-# dc_{t-1}; one GEMM W_cat^T @ dgT[:, block t] (W_cat read transposed in place) gives
-# [dx_t ; dh_{t-1}] at once. After the loop the weight and bias gradients are ONE GEMM over the
-# whole sequence: dW_cat (G, K1) = dgT @ xh[:, :T B]^T  ->  [dW_ih | dW_hh | db].
-# The gate pass also writes h_t batch-major into the output; the wrappers transpose x in and
-# dout / dx (cache-blocked, parallel).
+# dc_{t-1}; GEMMs W_cat^T @ dgT[:, block t] (W_cat read transposed in place) give dh_{t-1} and
+# dx_t. After the loop the weight and bias gradients are GEMMs over the whole sequence,
+# straight into their arrays: dW_ih = dgT @ x^T, dW_hh = dgT @ h^T, db = dgT @ 1.
+# Layout changes: the forward's wrapper transposes x in; the gate passes write h_t
+# batch-major into the output, and in the backward each thread moves its own block of dout_t
+# feature-major and of dx_t batch-major inside the step (no whole-array passes).
 # OUT buffers are overwritten (=). Threads: GEMMs split M or N (bit-identical for any thread
 # count); the gate passes split the hidden units; transposes split row blocks. Every output
 # element is computed by one thread in a fixed order: results do not depend on the thread count.
@@ -84,27 +85,50 @@ cdef inline void _fwd_units(floating *gT, floating *cT, floating *tcT, floating 
                             j1 - j0, B, level)
 
 
-cdef inline void _bwd_units(floating *dgT, floating *dxh, floating *dcT, const floating *doutT,
-                            const floating *gT, const floating *cT, const floating *tcT,
-                            Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t t, Py_ssize_t T,
-                            Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
+cdef inline void _bwd_units(floating *dgT, floating *dxh, floating *dcT, floating *doutT,
+                            const floating *dout, const floating *gT, const floating *cT,
+                            const floating *tcT, Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t t,
+                            Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
                             int level) noexcept nogil:
-    """Backward gate pass of hidden units [j0, j1) at step t over their B lanes."""
+    """Backward gate pass of hidden units [j0, j1) at step t over their B lanes. First moves
+    their block of dout_t (B, H) feature-major into rows [j0, j1) of the doutT scratch (H, B):
+    the thread that reads it writes it, while it is in this core's cache."""
     cdef Py_ssize_t HB = H * B, TB = T * B, LX = (T + 1) * B, o = t * HB + j0 * B
     cdef floating *d = dgT + j0 * TB + t * B
     cdef const floating *g = gT + t * 4 * HB + j0 * B
     if j1 <= j0:
         return
     if floating is float:
+        nncore_transpose_f32(doutT + j0 * B, B, dout + t * HB + j0, H, B, j1 - j0, level)
         nncore_lstm_bwd_f32(d, d + H * TB, d + 2 * H * TB, d + 3 * H * TB, TB,
-                            dxh + (I + j0) * LX + (t + 1) * B, LX, dcT + j0 * B, doutT + o,
-                            g, g + HB, g + 2 * HB, g + 3 * HB, cT + o, tcT + o, j1 - j0, B,
-                            level)
+                            dxh + (I + j0) * LX + (t + 1) * B, LX, dcT + j0 * B,
+                            doutT + j0 * B, g, g + HB, g + 2 * HB, g + 3 * HB, cT + o,
+                            tcT + o, j1 - j0, B, level)
     else:
+        nncore_transpose_f64(doutT + j0 * B, B, dout + t * HB + j0, H, B, j1 - j0, level)
         nncore_lstm_bwd_f64(d, d + H * TB, d + 2 * H * TB, d + 3 * H * TB, TB,
-                            dxh + (I + j0) * LX + (t + 1) * B, LX, dcT + j0 * B, doutT + o,
-                            g, g + HB, g + 2 * HB, g + 3 * HB, cT + o, tcT + o, j1 - j0, B,
-                            level)
+                            dxh + (I + j0) * LX + (t + 1) * B, LX, dcT + j0 * B,
+                            doutT + j0 * B, g, g + HB, g + 2 * HB, g + 3 * HB, cT + o,
+                            tcT + o, j1 - j0, B, level)
+
+
+cdef inline void _dx_rows(floating *dx, floating *dxh, const floating *dgT,
+                          const floating *w_cat, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t t,
+                          Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, int nt,
+                          int level) noexcept nogil:
+    """Rows [r0, r1) of dx_t^T = W_ih^T @ dgates_t (into dxh's column block t), then moved
+    batch-major into dx[t, :, r0:r1] by the thread that computed them."""
+    cdef Py_ssize_t K1 = I + H + 1, TB = T * B, LX = (T + 1) * B
+    if r1 <= r0:
+        return
+    _gemm(True, False, r1 - r0, B, 4 * H, w_cat + r0, K1, dgT + t * B, TB, 0,
+          dxh + r0 * LX + t * B, LX, NULL, nt)
+    if floating is float:
+        nncore_transpose_f32(dx + t * B * I + r0, I, dxh + r0 * LX + t * B, LX, r1 - r0, B,
+                             level)
+    else:
+        nncore_transpose_f64(dx + t * B * I + r0, I, dxh + r0 * LX + t * B, LX, r1 - r0, B,
+                             level)
 
 
 cdef void lstm_forward_seq(floating *out,              # OUT (T, B, H) the layer output
@@ -150,31 +174,33 @@ cdef inline Py_ssize_t _nchunks(Py_ssize_t rows) noexcept nogil:
     return (rows + UNIT_CHUNK - 1) // UNIT_CHUNK
 
 
-cdef void lstm_backward_seq(floating *dxh,             # IN/OUT (I+H, (T+1) B), see wrapper
+cdef void lstm_backward_seq(floating *dx,              # OUT (T, B, I) or NULL (no dx)
+                            floating *dxh,             # IN/OUT (I+H, (T+1) B), see wrapper
                             floating *dcT,             # IN dc_n^T (H, B) -> OUT dc0^T
                             floating *dgT,             # SCRATCH (G, T B)
-                            floating *dw_cat,          # OUT (G, K1) or NULL
-                            const floating *doutT,     # IN (T, H, B)
+                            floating *doutT,           # SCRATCH (H, B): dout_t^T
+                            floating *dw_ih,           # OUT (G, I) or NULL
+                            floating *dw_hh,           # OUT (G, H) or NULL
+                            floating *db,              # OUT (G,) or NULL
+                            const floating *dout,      # IN (T, B, H)
                             const floating *gT,        # IN cache (T, G, B)
                             const floating *cT,        # IN cache (T+1, H, B)
                             const floating *tcT,       # IN cache (T, H, B)
                             const floating *xh,        # IN cache (K1, (T+1) B)
                             const floating *w_cat,     # IN (G, K1), read transposed
                             Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
-                            bint need_dx, int nt, int level) noexcept nogil:
+                            int nt, int level) noexcept nogil:
     cdef Py_ssize_t G = 4 * H, K1 = I + H + 1, TB = T * B, LX = (T + 1) * B, t
     cdef Py_ssize_t k, a, k0, k1, x0, x1
     cdef int p, n
     if B * H < ROWS_PARALLEL_MIN:
         for t in range(T - 1, -1, -1):
-            _bwd_units(dgT, dxh, dcT, doutT, gT, cT, tcT, 0, H, t, T, B, I, H, level)
-            # [dx_t ; dh_{t-1}] (I+H, B) = W_cat[:, :I+H]^T @ dgates_t, into block t of dxh
-            if need_dx:
-                _gemm(True, False, I + H, B, G, w_cat, K1, dgT + t * B, TB, 0, dxh + t * B,
-                      LX, NULL, nt)
-            else:
-                _gemm(True, False, H, B, G, w_cat + I, K1, dgT + t * B, TB, 0,
-                      dxh + I * LX + t * B, LX, NULL, nt)
+            _bwd_units(dgT, dxh, dcT, doutT, dout, gT, cT, tcT, 0, H, t, T, B, I, H, level)
+            # dh_{t-1} (H, B) = W_hh^T @ dgates_t, into block t of dxh; then dx_t
+            _gemm(True, False, H, B, G, w_cat + I, K1, dgT + t * B, TB, 0,
+                  dxh + I * LX + t * B, LX, NULL, nt)
+            if dx != NULL:
+                _dx_rows(dx, dxh, dgT, w_cat, 0, I, t, T, B, I, H, nt, level)
     else:
         # One parallel region for the whole sequence, the units cut into the forward's fixed
         # chunks. Thread p owns chunks [k0, k1): their gate pass, then the rows of
@@ -189,20 +215,26 @@ cdef void lstm_backward_seq(floating *dxh,             # IN/OUT (I+H, (T+1) B), 
             x0 = p * _nchunks(I) // n
             x1 = (p + 1) * _nchunks(I) // n
             for t in range(T - 1, -1, -1):
-                _bwd_units(dgT, dxh, dcT, doutT, gT, cT, tcT, min(H, k0 * UNIT_CHUNK),
+                _bwd_units(dgT, dxh, dcT, doutT, dout, gT, cT, tcT, min(H, k0 * UNIT_CHUNK),
                            min(H, k1 * UNIT_CHUNK), t, T, B, I, H, level)
                 nncore_omp_barrier()
-                if need_dx:
+                if dx != NULL:
                     for k in range(x0, x1):
                         a = k * UNIT_CHUNK
-                        _gemm(True, False, min(I, a + UNIT_CHUNK) - a, B, G, w_cat + a, K1,
-                              dgT + t * B, TB, 0, dxh + a * LX + t * B, LX, NULL, 1)
+                        _dx_rows(dx, dxh, dgT, w_cat, a, min(I, a + UNIT_CHUNK), t, T, B, I,
+                                 H, 1, level)
                 for k in range(k0, k1):
                     a = k * UNIT_CHUNK
                     _gemm(True, False, min(H, a + UNIT_CHUNK) - a, B, G, w_cat + I + a, K1,
                           dgT + t * B, TB, 0, dxh + (I + a) * LX + t * B, LX, NULL, 1)
-    if dw_cat != NULL:
-        _gemm(False, True, G, K1, TB, dgT, TB, xh, LX, 0, dw_cat, K1, NULL, nt)
+    # the weight and bias gradients over the whole sequence, straight into their arrays:
+    # dW_ih = dgT @ x^T, dW_hh = dgT @ h_{<T}^T, db = dgT @ 1 (xh's ones row)
+    if dw_ih != NULL:
+        _gemm(False, True, G, I, TB, dgT, TB, xh, LX, 0, dw_ih, I, NULL, nt)
+    if dw_hh != NULL:
+        _gemm(False, True, G, H, TB, dgT, TB, xh + I * LX, LX, 0, dw_hh, H, NULL, nt)
+    if db != NULL:
+        _gemm(False, True, G, 1, TB, dgT, TB, xh + (I + H) * LX, LX, 0, db, 1, NULL, nt)
 
 
 # ------------------------------------------------------------------------------ wrappers
@@ -330,65 +362,68 @@ def lstm_backward(dout, dh_n, dc_n, cache, need_dx=True, need_dweight=True, need
     if dout.dtype != dt:
         raise TypeError(f"{fn}: dout is {dout.dtype} but the forward ran in {dt}")
     nt = get_num_threads()
-    need_dw = need_dweight or need_dbias
-    doutT = np.empty((T, H, B), dt)
-    _transpose_into(doutT, dout, nt)
     dxh = np.empty((I + H, LX), dt)
     _transpose_into(dxh[I:, TB:], dh_n, 1)
     dcT = np.empty((H, B), dt)
     _transpose_into(dcT, dc_n, 1)
     dgT = np.empty((G, TB), dt)
-    dw_cat = np.empty((G, K1), dt) if need_dw else None
+    doutT = np.empty((H, B), dt)
+    dx = np.empty((T, B, I), dt) if need_dx else None
+    dw_ih = np.empty((G, I), dt) if need_dweight else None
+    dw_hh = np.empty((G, H), dt) if need_dweight else None
+    db = np.empty(G, dt) if need_dbias else None
     if B > 0:
-        args = (dxh, dcT, dgT, dw_cat, doutT, cache.gT, cache.cT, cache.tcT, cache.xh, cache.w_cat,
-                T, B, I, H, bool(need_dx), nt)
+        args = (dx, dxh, dcT, dgT, doutT, dw_ih, dw_hh, db, dout, cache.gT, cache.cT, cache.tcT,
+                cache.xh, cache.w_cat, T, B, I, H, nt)
         if dt == np.float32:
             _backward_f32(*args)
         else:
             _backward_f64(*args)
     else:
         dxh.fill(0)
-        if dw_cat is not None:
-            dw_cat.fill(0)
-    dx = None
-    if need_dx:
-        dx = np.empty((T, B, I), dt)
-        _transpose_into(dx.reshape(TB, I), dxh[:I, :TB], nt)
+        for grad in (dx, dw_ih, dw_hh, db):
+            if grad is not None:
+                grad.fill(0)
     dh0 = np.empty((B, H), dt)
     _transpose_into(dh0, dxh[I:, :B], 1)
     dc0 = np.empty((B, H), dt)
     _transpose_into(dc0, dcT, 1)
-    dw_ih = dw_cat[:, :I].copy() if need_dweight else None
-    dw_hh = dw_cat[:, I:I + H].copy() if need_dweight else None
-    db = dw_cat[:, I + H].copy() if need_dbias else None
     return dx, dh0, dc0, dw_ih, dw_hh, db
 
 
-def _backward_f32(float[:, ::1] dxh, float[:, ::1] dcT, float[:, ::1] dgT, float[:, ::1] dw_cat,
-                  const float[:, :, ::1] doutT, const float[:, :, ::1] gT,
+def _backward_f32(float[:, :, ::1] dx, float[:, ::1] dxh, float[:, ::1] dcT, float[:, ::1] dgT,
+                  float[:, ::1] doutT, float[:, ::1] dw_ih, float[:, ::1] dw_hh, float[::1] db,
+                  const float[:, :, ::1] dout, const float[:, :, ::1] gT,
                   const float[:, :, ::1] cT, const float[:, :, ::1] tcT, const float[:, ::1] xh,
                   const float[:, ::1] w_cat,
-                  Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, bint need_dx, int nt):
-    cdef float *dw = &dw_cat[0, 0] if dw_cat is not None else NULL
+                  Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, int nt):
+    cdef float *dxp = &dx[0, 0, 0] if dx is not None and I > 0 else NULL
+    cdef float *dwi = &dw_ih[0, 0] if dw_ih is not None and I > 0 else NULL
+    cdef float *dwh = &dw_hh[0, 0] if dw_hh is not None else NULL
+    cdef float *dbp = &db[0] if db is not None else NULL
     cdef int level = nncore_simd_level()
     with nogil:
-        lstm_backward_seq(&dxh[0, 0], &dcT[0, 0], &dgT[0, 0], dw, &doutT[0, 0, 0],
-                          &gT[0, 0, 0], &cT[0, 0, 0], &tcT[0, 0, 0], &xh[0, 0], &w_cat[0, 0],
-                          T, B, I, H, need_dx, nt, level)
+        lstm_backward_seq(dxp, &dxh[0, 0], &dcT[0, 0], &dgT[0, 0], &doutT[0, 0], dwi, dwh, dbp,
+                          &dout[0, 0, 0], &gT[0, 0, 0], &cT[0, 0, 0], &tcT[0, 0, 0], &xh[0, 0],
+                          &w_cat[0, 0], T, B, I, H, nt, level)
 
 
-def _backward_f64(double[:, ::1] dxh, double[:, ::1] dcT, double[:, ::1] dgT,
-                  double[:, ::1] dw_cat, const double[:, :, ::1] doutT,
+def _backward_f64(double[:, :, ::1] dx, double[:, ::1] dxh, double[:, ::1] dcT,
+                  double[:, ::1] dgT, double[:, ::1] doutT, double[:, ::1] dw_ih,
+                  double[:, ::1] dw_hh, double[::1] db, const double[:, :, ::1] dout,
                   const double[:, :, ::1] gT, const double[:, :, ::1] cT,
                   const double[:, :, ::1] tcT, const double[:, ::1] xh,
-                  const double[:, ::1] w_cat, Py_ssize_t T, Py_ssize_t B, Py_ssize_t I,
-                  Py_ssize_t H, bint need_dx, int nt):
-    cdef double *dw = &dw_cat[0, 0] if dw_cat is not None else NULL
+                  const double[:, ::1] w_cat,
+                  Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, int nt):
+    cdef double *dxp = &dx[0, 0, 0] if dx is not None and I > 0 else NULL
+    cdef double *dwi = &dw_ih[0, 0] if dw_ih is not None and I > 0 else NULL
+    cdef double *dwh = &dw_hh[0, 0] if dw_hh is not None else NULL
+    cdef double *dbp = &db[0] if db is not None else NULL
     cdef int level = nncore_simd_level()
     with nogil:
-        lstm_backward_seq(&dxh[0, 0], &dcT[0, 0], &dgT[0, 0], dw, &doutT[0, 0, 0],
-                          &gT[0, 0, 0], &cT[0, 0, 0], &tcT[0, 0, 0], &xh[0, 0], &w_cat[0, 0],
-                          T, B, I, H, need_dx, nt, level)
+        lstm_backward_seq(dxp, &dxh[0, 0], &dcT[0, 0], &dgT[0, 0], &doutT[0, 0], dwi, dwh, dbp,
+                          &dout[0, 0, 0], &gT[0, 0, 0], &cT[0, 0, 0], &tcT[0, 0, 0], &xh[0, 0],
+                          &w_cat[0, 0], T, B, I, H, nt, level)
 
 
 def lstm_cell_forward(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
