@@ -26,6 +26,7 @@
 # count); the gate passes split the hidden units; transposes split row blocks. Every output
 # element is computed by one thread in a fixed order: results do not depend on the thread count.
 from cython.parallel cimport parallel, prange, threadid
+from libc.string cimport memcpy
 
 import numpy as np
 
@@ -131,33 +132,75 @@ cdef inline void _dx_rows(floating *dx, floating *dxh, const floating *dgT,
                              level)
 
 
+cdef void _fill_inputs(floating *w_cat, floating *xh, const floating *w_ih,
+                       const floating *w_hh, const floating *b_ih, const floating *b_hh,
+                       const floating *x, Py_ssize_t u0, Py_ssize_t u1, Py_ssize_t r0,
+                       Py_ssize_t r1, Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
+                       int level) noexcept nogil:
+    """W_cat rows of hidden units [u0, u1) (their four gates) = [W_ih | W_hh | b_ih + b_hh],
+    and rows [r0, r1) of x (T B, I) moved feature-major into xh's x rows."""
+    cdef Py_ssize_t K1 = I + H + 1, LX = (T + 1) * B, q, j, row
+    cdef floating *w
+    for q in range(4):
+        for j in range(u0, u1):
+            row = q * H + j
+            w = w_cat + row * K1
+            memcpy(w, w_ih + row * I, I * sizeof(floating))
+            memcpy(w + I, w_hh + row * H, H * sizeof(floating))
+            if b_ih != NULL and b_hh != NULL:
+                w[I + H] = b_ih[row] + b_hh[row]
+            elif b_ih != NULL:
+                w[I + H] = b_ih[row]
+            elif b_hh != NULL:
+                w[I + H] = b_hh[row]
+            else:
+                w[I + H] = 0
+    if r1 > r0 and I > 0:
+        if floating is float:
+            nncore_transpose_f32(xh + r0, LX, x + r0 * I, I, r1 - r0, I, level)
+        else:
+            nncore_transpose_f64(xh + r0, LX, x + r0 * I, I, r1 - r0, I, level)
+
+
 cdef void lstm_forward_seq(floating *out,              # OUT (T, B, H) the layer output
                            floating *xh,               # IN/OUT (K1, (T+1) B), see header
                            floating *gT,               # OUT cache (T, G, B)
                            floating *cT,               # IN/OUT (T+1, H, B): cT[0] = c0^T
                            floating *tcT,              # OUT cache (T, H, B)
-                           const floating *w_cat,      # IN (G, K1)
+                           floating *w_cat,            # OUT cache (G, K1)
+                           const floating *x,          # IN (T, B, I)
+                           const floating *w_ih,       # IN (G, I)
+                           const floating *w_hh,       # IN (G, H)
+                           const floating *b_ih,       # IN (G,) or NULL
+                           const floating *b_hh,       # IN (G,) or NULL
                            Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
                            int nt, int level) noexcept nogil:
-    cdef Py_ssize_t G = 4 * H, K1 = I + H + 1, LX = (T + 1) * B, t, q, k, a, k0, k1
+    cdef Py_ssize_t G = 4 * H, K1 = I + H + 1, TB = T * B, LX = (T + 1) * B, t, q, k, a
+    cdef Py_ssize_t k0, k1
     cdef int p, n
     if B * H < ROWS_PARALLEL_MIN:
+        _fill_inputs(w_cat, xh, w_ih, w_hh, b_ih, b_hh, x, 0, H, 0, TB, T, B, I, H, level)
         for t in range(T):
             _gemm(False, False, G, B, K1, w_cat, K1, xh + t * B, LX, 0, gT + t * G * B, B,
                   NULL, nt)
             _fwd_units(gT, cT, tcT, xh, out, 0, H, t, T, B, I, H, level)
         return
     # One parallel region for the whole sequence. The hidden units are cut into fixed chunks
-    # of UNIT_CHUNK and thread p owns a run of chunks [k0, k1): it computes their four gate
-    # row blocks (one GEMM per chunk and gate on those rows of W_cat) and their gate pass,
-    # which needs nothing from the other threads; the next step's GEMM reads all of h_t, hence
-    # one barrier per step. The GEMM calls do not depend on the thread count (nor does any
-    # sum: the GEMM splits rows, never K), so 1 and n threads give the same bits.
+    # of UNIT_CHUNK and thread p owns a run of chunks [k0, k1): it builds their W_cat rows,
+    # then per step computes their four gate row blocks (one GEMM per chunk and gate on those
+    # rows of W_cat) and their gate pass, which needs nothing from the other threads; the next
+    # step's GEMM reads all of h_t, hence one barrier per step (and one after x is moved into
+    # xh, a share of its rows per thread). The GEMM calls do not depend on the thread count
+    # (nor does any sum: the GEMM splits rows, never K), so 1 and n threads give the same bits.
     with parallel(num_threads=nt):
         n = omp_get_num_threads()
         p = threadid()
         k0 = p * _nchunks(H) // n
         k1 = (p + 1) * _nchunks(H) // n
+        _fill_inputs(w_cat, xh, w_ih, w_hh, b_ih, b_hh, x, min(H, k0 * UNIT_CHUNK),
+                     min(H, k1 * UNIT_CHUNK), p * TB // n, (p + 1) * TB // n, T, B, I, H,
+                     level)
+        nncore_omp_barrier()
         for t in range(T):
             for k in range(k0, k1):
                 a = k * UNIT_CHUNK
@@ -295,16 +338,7 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None):
     c0 = _state(c0, B, H, dt, "c0", "lstm_forward")
     nt = get_num_threads()
     w_cat = np.empty((G, K1), dt)
-    w_cat[:, :I] = w_ih
-    w_cat[:, I:I + H] = w_hh
-    if b_ih is not None and b_hh is not None:
-        np.add(b_ih, b_hh, out=w_cat[:, I + H])
-    elif b_ih is not None or b_hh is not None:
-        w_cat[:, I + H] = b_ih if b_ih is not None else b_hh
-    else:
-        w_cat[:, I + H] = 0
     xh = np.empty((K1, LX), dt)
-    _transpose_into(xh[:I, :TB], x.reshape(TB, I), nt)
     xh[:I, TB:] = 0
     _transpose_into(xh[I:I + H, :B], h0, 1)
     xh[I + H] = 1
@@ -314,31 +348,44 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None):
     tcT = np.empty((T, H, B), dt)
     out = np.empty((T, B, H), dt)
     if B > 0:
+        args = (out, xh, gT, cT, tcT, w_cat, x, w_ih, w_hh, b_ih, b_hh, T, B, I, H, nt)
         if dt == np.float32:
-            _forward_f32(out, xh, gT, cT, tcT, w_cat, T, B, I, H, nt)
+            _forward_f32(*args)
         else:
-            _forward_f64(out, xh, gT, cT, tcT, w_cat, T, B, I, H, nt)
+            _forward_f64(*args)
     c_n = np.empty((B, H), dt)
     _transpose_into(c_n, cT[T], 1)
     return out, out[T - 1].copy(), c_n, LSTMCache(xh, gT, cT, tcT, w_cat, T, B, I, H)
 
 
 def _forward_f32(float[:, :, ::1] out, float[:, ::1] xh, float[:, :, ::1] gT,
-                 float[:, :, ::1] cT, float[:, :, ::1] tcT, const float[:, ::1] w_cat,
+                 float[:, :, ::1] cT, float[:, :, ::1] tcT, float[:, ::1] w_cat,
+                 const float[:, :, ::1] x, const float[:, ::1] w_ih, const float[:, ::1] w_hh,
+                 const float[::1] b_ih, const float[::1] b_hh,
                  Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, int nt):
+    cdef const float *xp = &x[0, 0, 0] if I > 0 else NULL
+    cdef const float *wi = &w_ih[0, 0] if I > 0 else NULL
+    cdef const float *bi = &b_ih[0] if b_ih is not None else NULL
+    cdef const float *bh = &b_hh[0] if b_hh is not None else NULL
     cdef int level = nncore_simd_level()
     with nogil:
         lstm_forward_seq(&out[0, 0, 0], &xh[0, 0], &gT[0, 0, 0], &cT[0, 0, 0], &tcT[0, 0, 0],
-                         &w_cat[0, 0], T, B, I, H, nt, level)
+                         &w_cat[0, 0], xp, wi, &w_hh[0, 0], bi, bh, T, B, I, H, nt, level)
 
 
 def _forward_f64(double[:, :, ::1] out, double[:, ::1] xh, double[:, :, ::1] gT,
-                 double[:, :, ::1] cT, double[:, :, ::1] tcT, const double[:, ::1] w_cat,
+                 double[:, :, ::1] cT, double[:, :, ::1] tcT, double[:, ::1] w_cat,
+                 const double[:, :, ::1] x, const double[:, ::1] w_ih,
+                 const double[:, ::1] w_hh, const double[::1] b_ih, const double[::1] b_hh,
                  Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, int nt):
+    cdef const double *xp = &x[0, 0, 0] if I > 0 else NULL
+    cdef const double *wi = &w_ih[0, 0] if I > 0 else NULL
+    cdef const double *bi = &b_ih[0] if b_ih is not None else NULL
+    cdef const double *bh = &b_hh[0] if b_hh is not None else NULL
     cdef int level = nncore_simd_level()
     with nogil:
         lstm_forward_seq(&out[0, 0, 0], &xh[0, 0], &gT[0, 0, 0], &cT[0, 0, 0], &tcT[0, 0, 0],
-                         &w_cat[0, 0], T, B, I, H, nt, level)
+                         &w_cat[0, 0], xp, wi, &w_hh[0, 0], bi, bh, T, B, I, H, nt, level)
 
 
 def lstm_backward(dout, dh_n, dc_n, cache, need_dx=True, need_dweight=True, need_dbias=True):

@@ -5,6 +5,8 @@ that reference, every SIMD level, 1 vs 2 threads (bit-identical), and bad input.
 """
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -109,18 +111,37 @@ def test_backward_matches_finite_differences(shape, bias):
                                        err_msg=f"input {i}")
 
 
-def test_backward_optional_gradients_are_none_and_others_unchanged():
-    args, full, _ = _loss_grads((3, 2, 5, 7))
-    T, B, H = 3, 2, 7
+# the serial path (B * H < 8192) and the one-region parallel path
+@pytest.mark.parametrize("shape", [(3, 2, 5, 7), (3, 32, 70, 260)])
+@pytest.mark.parametrize("need", list(itertools.product([False, True], repeat=3)))
+def test_backward_optional_gradients_are_none_and_others_unchanged(shape, need):
+    need_dx, need_dweight, need_dbias = need
+    args, full, _ = _loss_grads(shape)
+    T, B, _, H = shape
     r = np.random.default_rng(1)
     wo, wh, wc = r.standard_normal((T, B, H)), r.standard_normal((B, H)), r.standard_normal(
         (B, H))
     *_, cache = K.lstm_forward(*args)
-    part = K.lstm_backward(wo, wh, wc, cache, need_dx=False, need_dweight=False,
-                           need_dbias=False)
-    assert part[0] is None and part[3] is None and part[4] is None and part[5] is None
-    np.testing.assert_array_equal(part[1], full[1])
-    np.testing.assert_array_equal(part[2], full[2])
+    full = K.lstm_backward(wo, wh, wc, cache)
+    part = K.lstm_backward(wo, wh, wc, cache, need_dx=need_dx, need_dweight=need_dweight,
+                           need_dbias=need_dbias)
+    wanted = (need_dx, True, True, need_dweight, need_dweight, need_dbias)
+    for i, (want, got, ref) in enumerate(zip(wanted, part, full)):
+        if want:
+            np.testing.assert_array_equal(got, ref, err_msg=f"gradient {i}")
+        else:
+            assert got is None, f"gradient {i}"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("which", ["b_ih", "b_hh"])
+def test_one_bias_only(dtype, which):
+    x, h, c, w_ih, w_hh, b_ih, b_hh = make(4, 32, 9, 260, dtype=dtype)
+    biases = (b_ih, None) if which == "b_ih" else (None, b_hh)
+    out, _, c_n, _ = K.lstm_forward(x, h, c, w_ih, w_hh, *biases)
+    ref_out, _, ref_c = ref_lstm(*_f64([x, h, c, w_ih, w_hh, *biases]))
+    np.testing.assert_allclose(out, ref_out, **TOL[dtype])
+    np.testing.assert_allclose(c_n, ref_c, **TOL[dtype])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
