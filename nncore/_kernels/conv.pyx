@@ -341,14 +341,12 @@ def conv2d_backward(dout, inp, weight, stride=1, padding=0, dilation=1, groups=1
     inp = np.ascontiguousarray(inp)
     weight = np.ascontiguousarray(weight)
     dout = np.ascontiguousarray(dout)
-    dinp = np.empty(inp.shape, dt) if need_dinp else None
-    dweight = np.empty(weight.shape, dt) if need_dweight else None
-    dbias = np.empty(g.OC, dt) if need_dbias else None
     if g.N == 0 or g.C == 0:
-        for a in (dinp, dweight, dbias):
-            if a is not None:
-                a[...] = 0
-        return dinp, dweight, dbias
+        return (np.zeros(inp.shape, dt) if need_dinp else None,
+                np.zeros(weight.shape, dt) if need_dweight else None,
+                np.zeros(g.OC, dt) if need_dbias else None)
+    # each gradient is allocated by the path that computes it
+    dinp = dweight = dbias = None
     pb_, pr_ = conv_direct.far_paddings(gd)
     # a stride-1 input gradient is a convolution of dout zero-padded by (K - 1 - pad) with the
     # kernel flipped and its channel axes swapped (needs pad <= K - 1 on every side)
@@ -356,6 +354,7 @@ def conv2d_backward(dout, inp, weight, stride=1, padding=0, dilation=1, groups=1
     transposable = (g.G == 1 and g.sh == 1 and g.sw == 1 and g.dh == 1 and g.dw == 1
                     and min(tpads) >= 0)
     if need_dinp and g.C <= 16 and conv_direct.geometry_ok(gd, dt) and transposable:
+        dinp = np.empty(inp.shape, dt)
         if conv_direct.batchlane_ok(gd):
             conv_direct.dinp_batchlane(dinp, dout, weight, g.pt, g.pl, get_num_threads())
         else:
@@ -375,6 +374,12 @@ def conv2d_backward(dout, inp, weight, stride=1, padding=0, dilation=1, groups=1
         need_dweight = need_dbias = False
     if not (need_dinp or need_dweight or need_dbias):
         return dinp, dweight, dbias
+    if need_dinp:
+        dinp = np.empty(inp.shape, dt)
+    if need_dweight:
+        dweight = np.empty(weight.shape, dt)
+    if need_dbias:
+        dbias = np.empty(g.OC, dt)
     nparts, inner = _parts(g.N, get_num_threads())
     ncol = 0 if g.direct else nparts * (g.CKK * g.OHW + NNCORE_CONV_SLACK)
     col = np.empty(ncol if need_dweight else 0, dt)
