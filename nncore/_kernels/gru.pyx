@@ -156,33 +156,17 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None):
     gates = np.empty((T, B, 3 * H), x.dtype)
     ghs = np.empty((T, B, 3 * H), x.dtype)
     if B > 0:
-        if x.dtype == np.float32:
-            _forward_f32(hs, gates, ghs, x, w_ih, whh_t, b_ih, b_hh, get_num_threads())
-        else:
-            _forward_f64(hs, gates, ghs, x, w_ih, whh_t, b_ih, b_hh, get_num_threads())
+        _forward(hs, gates, ghs, x, w_ih, whh_t, b_ih, b_hh, get_num_threads())
     return hs, gates, ghs
 
 
-def _forward_f32(float[:, :, ::1] hs, float[:, :, ::1] gates, float[:, :, ::1] ghs,
-                 const float[:, :, ::1] x, const float[:, ::1] w_ih, const float[:, ::1] whh_t,
-                 const float[::1] b_ih, const float[::1] b_hh, int nt):
+def _forward(floating[:, :, ::1] hs, floating[:, :, ::1] gates, floating[:, :, ::1] ghs,
+             const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
+             const floating[:, ::1] whh_t, const floating[::1] b_ih, const floating[::1] b_hh,
+             int nt):
     cdef Py_ssize_t T = x.shape[0], B = x.shape[1], I = x.shape[2], H = hs.shape[2]
-    cdef const float *bi = &b_ih[0] if b_ih is not None else NULL
-    cdef const float *bh = &b_hh[0] if b_hh is not None else NULL
-    cdef int level = nncore_simd_level()
-    with nogil:
-        gru_forward_seq(&hs[0, 0, 0], &gates[0, 0, 0], &ghs[0, 0, 0],
-                        &x[0, 0, 0] if I > 0 else NULL, &w_ih[0, 0] if I > 0 else NULL,
-                        &whh_t[0, 0], bi, bh, T, B, I, H, nt, level)
-
-
-def _forward_f64(double[:, :, ::1] hs, double[:, :, ::1] gates, double[:, :, ::1] ghs,
-                 const double[:, :, ::1] x, const double[:, ::1] w_ih,
-                 const double[:, ::1] whh_t, const double[::1] b_ih, const double[::1] b_hh,
-                 int nt):
-    cdef Py_ssize_t T = x.shape[0], B = x.shape[1], I = x.shape[2], H = hs.shape[2]
-    cdef const double *bi = &b_ih[0] if b_ih is not None else NULL
-    cdef const double *bh = &b_hh[0] if b_hh is not None else NULL
+    cdef const floating *bi = &b_ih[0] if b_ih is not None else NULL
+    cdef const floating *bh = &b_hh[0] if b_hh is not None else NULL
     cdef int level = nncore_simd_level()
     with nogil:
         gru_forward_seq(&hs[0, 0, 0], &gates[0, 0, 0], &ghs[0, 0, 0],
@@ -227,46 +211,24 @@ def gru_backward(dout, dh_n, gates, ghs, hs, x, w_ih, w_hh, need_dx=True, need_d
         return dx, dh, dw_ih, dw_hh, db_ih, db_hh
     dgi = np.empty((T, B, 3 * H), dt)
     dgh = np.empty((T, B, 3 * H), dt)
-    args = (dx, dh, dw_ih, dw_hh, db_ih, db_hh, dgi, dgh, dout, gates, ghs, hs, x, w_ih, w_hh,
-            get_num_threads())
-    if dt == np.float32:
-        _backward_f32(*args)
-    else:
-        _backward_f64(*args)
+    _backward(dh, dx, dw_ih, dw_hh, db_ih, db_hh, dgi, dgh, dout, gates, ghs, hs, x, w_ih, w_hh,
+              get_num_threads())
     return dx, dh, dw_ih, dw_hh, db_ih, db_hh
 
 
-def _backward_f32(float[:, :, ::1] dx, float[:, ::1] dh, float[:, ::1] dw_ih,
-                  float[:, ::1] dw_hh, float[::1] db_ih, float[::1] db_hh,
-                  float[:, :, ::1] dgi, float[:, :, ::1] dgh, const float[:, :, ::1] dout,
-                  const float[:, :, ::1] gates, const float[:, :, ::1] ghs,
-                  const float[:, :, ::1] hs, const float[:, :, ::1] x,
-                  const float[:, ::1] w_ih, const float[:, ::1] w_hh, int nt):
+def _backward(floating[:, ::1] dh, floating[:, :, ::1] dx, floating[:, ::1] dw_ih,
+              floating[:, ::1] dw_hh, floating[::1] db_ih, floating[::1] db_hh,
+              floating[:, :, ::1] dgi, floating[:, :, ::1] dgh, const floating[:, :, ::1] dout,
+              const floating[:, :, ::1] gates, const floating[:, :, ::1] ghs,
+              const floating[:, :, ::1] hs, const floating[:, :, ::1] x,
+              const floating[:, ::1] w_ih, const floating[:, ::1] w_hh, int nt):
+    # (dh first: it is never None, so it picks the fused specialisation)
     cdef Py_ssize_t T = x.shape[0], B = x.shape[1], I = x.shape[2], H = dh.shape[1]
-    cdef float *dxp = &dx[0, 0, 0] if dx is not None else NULL
-    cdef float *dwi = &dw_ih[0, 0] if dw_ih is not None else NULL
-    cdef float *dwh = &dw_hh[0, 0] if dw_hh is not None else NULL
-    cdef float *dbi = &db_ih[0] if db_ih is not None else NULL
-    cdef float *dbh = &db_hh[0] if db_hh is not None else NULL
-    cdef int level = nncore_simd_level()
-    with nogil:
-        gru_backward_seq(dxp, &dh[0, 0], dwi, dwh, dbi, dbh, &dgi[0, 0, 0], &dgh[0, 0, 0],
-                         &dout[0, 0, 0], &gates[0, 0, 0], &ghs[0, 0, 0], &hs[0, 0, 0],
-                         &x[0, 0, 0], &w_ih[0, 0], &w_hh[0, 0], T, B, I, H, nt, level)
-
-
-def _backward_f64(double[:, :, ::1] dx, double[:, ::1] dh, double[:, ::1] dw_ih,
-                  double[:, ::1] dw_hh, double[::1] db_ih, double[::1] db_hh,
-                  double[:, :, ::1] dgi, double[:, :, ::1] dgh, const double[:, :, ::1] dout,
-                  const double[:, :, ::1] gates, const double[:, :, ::1] ghs,
-                  const double[:, :, ::1] hs, const double[:, :, ::1] x,
-                  const double[:, ::1] w_ih, const double[:, ::1] w_hh, int nt):
-    cdef Py_ssize_t T = x.shape[0], B = x.shape[1], I = x.shape[2], H = dh.shape[1]
-    cdef double *dxp = &dx[0, 0, 0] if dx is not None else NULL
-    cdef double *dwi = &dw_ih[0, 0] if dw_ih is not None else NULL
-    cdef double *dwh = &dw_hh[0, 0] if dw_hh is not None else NULL
-    cdef double *dbi = &db_ih[0] if db_ih is not None else NULL
-    cdef double *dbh = &db_hh[0] if db_hh is not None else NULL
+    cdef floating *dxp = &dx[0, 0, 0] if dx is not None else NULL
+    cdef floating *dwi = &dw_ih[0, 0] if dw_ih is not None else NULL
+    cdef floating *dwh = &dw_hh[0, 0] if dw_hh is not None else NULL
+    cdef floating *dbi = &db_ih[0] if db_ih is not None else NULL
+    cdef floating *dbh = &db_hh[0] if db_hh is not None else NULL
     cdef int level = nncore_simd_level()
     with nogil:
         gru_backward_seq(dxp, &dh[0, 0], dwi, dwh, dbi, dbh, &dgi[0, 0, 0], &dgh[0, 0, 0],
