@@ -233,6 +233,44 @@ def test_results_table_ratios_and_samples_row():
     assert "not measured" in text and "no torch" in text
 
 
+def test_collect_rounds_alternate_the_order_and_merge_every_repeat(monkeypatch):
+    from nncore.bench import workers
+
+    calls = []
+    times = {"nncore": [[1.0, 3.0], [2.0, 8.0]], "numpy": [[5.0, 5.0], [7.0, 6.0]]}
+
+    def fake_worker(module, group, threads, args):
+        calls.append(group[0])
+        t = times[group[0]].pop(0)
+        return {"records": [{"family": "f", "case": "c", "backend": group[0],
+                             "threads": threads, "unit": "ms", "times": t,
+                             "median": sorted(t)[len(t) // 2]}]}
+
+    monkeypatch.setattr(workers, "run_worker", fake_worker)
+    records = workers.collect("m", [1], ["nncore", "numpy"], rounds=2)
+    assert calls == ["nncore", "numpy", "numpy", "nncore"]  # second round reversed
+    by = {r["backend"]: r for r in records}
+    assert by["nncore"]["times"] == [1.0, 3.0, 2.0, 8.0] and by["nncore"]["rounds"] == 2
+    assert by["nncore"]["median"] == 2.5 and by["nncore"]["repeats"] == 4
+    assert by["nncore"]["spread"] == pytest.approx((8.0 - 1.0) / 2.5)
+    assert by["numpy"]["median"] == 5.5 and by["numpy"]["min"] == 5.0
+
+
+def test_merge_rounds_keeps_an_error_only_where_no_round_measured_the_cell():
+    from nncore.bench.workers import merge_rounds
+
+    ok = {"family": "f", "case": "c", "backend": "nncore", "threads": 1, "unit": "ms",
+          "times": [1.0], "median": 1.0}
+    err = {"family": "f", "case": "d", "backend": "nncore", "threads": 1, "error": "boom"}
+    torch_err = {"family": "f", "case": "c", "backend": "torch", "threads": 1, "error": "x"}
+    torch_ok = {"family": "f", "case": "c", "backend": "torch", "threads": 1, "unit": "ms",
+                "times": [2.0], "median": 2.0}
+    merged = merge_rounds([[ok, err, torch_err], [ok, err, torch_ok]])
+    assert [(r["case"], r["backend"], r.get("error")) for r in merged] == [
+        ("c", "nncore", None), ("d", "nncore", "boom"), ("c", "torch", None)]
+    assert merged[0]["rounds"] == 2 and merged[2]["rounds"] == 1 and merged[2]["median"] == 2.0
+
+
 # ------------------------------------------------------------------ workers in-process
 
 def test_mlp_worker_in_process():

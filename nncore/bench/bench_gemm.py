@@ -98,31 +98,6 @@ def gemm_worker(backends: Sequence[str], threads: int, repeats: int = 7,
 
 # ------------------------------------------------------------------ parent side
 
-def _merge_rounds(rounds: list[list[dict]]) -> list[dict]:
-    """One record per (case, backend, threads): the median over every repeat of every round."""
-    import statistics
-
-    merged: dict[tuple, dict] = {}
-    for recs in rounds:
-        for r in recs:
-            key = (r["case"], r["backend"], r["threads"])
-            if "median" not in r:
-                merged.setdefault(key, r)
-                continue
-            m = merged.get(key)
-            if m is None or "median" not in m:
-                merged[key] = dict(r, times=list(r["times"]), rounds=1)
-            else:
-                m["times"] += r["times"]
-                m["rounds"] += 1
-    for m in merged.values():
-        if "median" in m:
-            t = m["times"]
-            m.update(median=statistics.median(t), min=min(t), max=max(t), repeats=len(t))
-            m["spread"] = (m["max"] - m["min"]) / m["median"]
-    return list(merged.values())
-
-
 def summary_table(records: Sequence[dict], peaks: dict) -> str:
     """Case, threads, GFLOP/s of each backend, numpy/nncore time ratio, nncore % of peak."""
     cells: dict[tuple, dict] = {}
@@ -200,13 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
              "--warmup", str(opts["warmup"])] + (["--quick"] if args.quick else [])
     if groups:
         child += ["--only", ",".join(groups)]
-    rounds = []
-    for i in range(max(1, args.rounds)):
-        print(f"[gemm] round {i + 1}/{args.rounds}", file=sys.stderr, flush=True)
-        order = backends if i % 2 == 0 else backends[::-1]
-        rounds.append(harness.collect("bench_gemm", threads, order, child,
-                                      isolate=args.isolate))
-    records = _merge_rounds(rounds)
+    records = harness.collect("bench_gemm", threads, backends, child, isolate=args.isolate,
+                              rounds=args.rounds)
     from nncore._kernels import gemm as G
 
     kernel = G.dispatched_simd()

@@ -192,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.cases:
         worker_args += ["--cases", args.cases]
     records = harness.collect("bench_optim", harness.parse_list(args.threads, int), backends,
-                              worker_args)
+                              worker_args, rounds=args.rounds)
     print("GB/s = ideal bytes moved per step / median step time; 'vs X' = X time / nncore "
           "time (>1: nncore faster); ~ = spread > 10%")
     print(gbps_table(records))

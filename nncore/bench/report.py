@@ -17,6 +17,7 @@ METHOD = """\
 
 ```bash
 python -m nncore.bench --threads 1,2 --json out.json      # full suite, minutes
+python -m nncore.bench --threads 2 --rounds 3 --json out.json   # 3 interleaved rounds
 python -m nncore.bench --quick                            # smoke run, under a minute
 python -m nncore.bench.bench_gemm                         # GEMM detail (GFLOP/s, % of peak)
 python -m nncore.bench.bench_cuda                         # GPU vs CPU (CUDA build + a GPU)
@@ -30,6 +31,10 @@ python -m nncore.bench.report docs/bench_results/*.json > docs/benchmarks.md
   threads steal the other's cores.
 - Each cell: warm-up calls, an inner loop calibrated to last >= 0.2 s, then 7 timed repeats;
   the cell shows the median, `~` marks a spread (max - min) / median above 10%.
+- `--rounds R` runs the whole sweep R times, the order of the backends' children reversed
+  every other round, and a cell is the median over every repeat of every round (the table
+  file says how many rounds it merged). A slow spell of the shared machine then falls on
+  every backend alike instead of on whichever was running.
 - The NumPy and torch children run with NumPy's default allocator
   (`NNCORE_HOST_ALLOCATOR=numpy`): nncore's caching host allocator is part of nncore, so the
   baselines do not get it although their process imports `nncore.bench`.
@@ -92,7 +97,8 @@ def render(paths: list[str]) -> str:
                   f"- nncore {nn.get('version')}: {nn.get('compiler')}, OpenMP "
                   f"{nn.get('openmp')}; kernels: {kernels}",
                   f"- 1-minute load average at start: {load:.2f}" if isinstance(load, float)
-                  else f"- load average: {load}", "",
+                  else f"- load average: {load}",
+                  f"- {settings.get('rounds', 1)} round(s) merged (`--rounds`)", "",
                   "```", harness.results_table(data["records"]), "```", ""]
     return "\n".join(parts)
 

@@ -2,6 +2,7 @@
 
     python -m nncore.bench [--threads 1,2] [--repeat N] [--quick] [--only mlp,conv,...]
                            [--json FILE] [--plot DIR] [--no-compare-torch] [--shared-process]
+                           [--rounds R]
 
 Each (family, backend, thread count) runs in its own child process with OMP_NUM_THREADS,
 OPENBLAS_NUM_THREADS and MKL_NUM_THREADS set before import; a cell is the median time per
@@ -49,6 +50,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="write every repeat and machine info here")
     parser.add_argument("--shared-process", action="store_true",
                         help="run all backends of a thread count in one process")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run the sweep R times, backend order alternating, and report "
+                             "the median over every repeat of every round")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--warmup", type=int, default=3, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -107,13 +111,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"[{','.join(benches)}] threads {threads}, backends {backends}", file=sys.stderr)
         records = harness.collect("run", threads, backends,
                                   worker_args + ["--only", ",".join(benches)],
-                                  isolate=not args.shared_process)
+                                  isolate=not args.shared_process, rounds=args.rounds)
         order = {f: i for i, f in enumerate(benches)}  # table: families in --only order
         records.sort(key=lambda r: order.get(r["family"], len(order)))
     meta = harness.machine_info()
     meta["settings"] = {"threads": threads, "repeats": repeats, "min_time": min_time,
                         "warmup": warmup, "backends": backends,
                         "isolation": "shared" if args.shared_process else "per-backend",
+                        "rounds": args.rounds,
                         "elapsed_s": time.perf_counter() - start,
                         "loadavg_at_start": load_start}
     nncore_info = meta["nncore"]

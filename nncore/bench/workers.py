@@ -26,6 +26,7 @@ __all__ = [
     "available_backends",
     "collect",
     "family_main",
+    "merge_rounds",
     "measure_options",
     "parse_list",
     "run_worker",
@@ -64,6 +65,9 @@ def add_worker_args(parser: Any) -> None:
     parser.add_argument("--warmup", type=int, default=3, help="untimed calls first")
     parser.add_argument("--quick", action="store_true",
                         help="short repeats (0.02 s, at most 3) for a smoke run")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run the sweep R times, backend order alternating, and merge "
+                             "(median over every repeat of every round)")
 
 
 def family_main(module: str, worker: Callable[..., list[dict]], doc: str | None,
@@ -85,7 +89,8 @@ def family_main(module: str, worker: Callable[..., list[dict]], doc: str | None,
         return
     worker_args = ["--repeat", str(opts["repeats"]), "--min-time", str(opts["min_time"]),
                    "--warmup", str(opts["warmup"])]
-    records = collect(module, parse_list(args.threads, int), backends, worker_args)
+    records = collect(module, parse_list(args.threads, int), backends, worker_args,
+                      rounds=args.rounds)
     if header:
         print(header)
     print(results_table(records))
@@ -164,16 +169,51 @@ def run_worker(module: str, backends: Sequence[str], threads: int, args: Sequenc
 
 
 def collect(module: str, threads_list: Sequence[int], backends: Sequence[str],
-            args: Sequence[str] = (), isolate: bool = True) -> list[dict]:
+            args: Sequence[str] = (), isolate: bool = True, rounds: int = 1) -> list[dict]:
     """Records of `module` for every thread count: one child per (backend, threads) when
-    `isolate`, else one child per thread count running all backends."""
-    groups = [[b] for b in backends] if isolate else [list(backends)]
-    records: list[dict] = []
-    for threads in threads_list:
-        for group in groups:
-            try:
-                records.extend(run_worker(module, group, threads, args)["records"])
-            except (RuntimeError, ValueError, subprocess.SubprocessError) as e:
-                for b in group:
-                    records.append(error_record(module, None, b, threads, str(e)))
-    return records
+    `isolate`, else one child per thread count running all backends. With `rounds` > 1 the
+    whole sweep runs that many times, the backend order reversed every other round, and each
+    cell is the median over every repeat of every round (merge_rounds): on a shared machine a
+    slow spell then hits every backend alike instead of whichever ran during it."""
+    sweeps = []
+    for i in range(max(1, rounds)):
+        if rounds > 1:
+            print(f"[{module}] round {i + 1}/{rounds}", file=sys.stderr, flush=True)
+        order = list(backends) if i % 2 == 0 else list(backends)[::-1]
+        groups = [[b] for b in order] if isolate else [order]
+        records: list[dict] = []
+        for threads in threads_list:
+            for group in groups:
+                try:
+                    records.extend(run_worker(module, group, threads, args)["records"])
+                except (RuntimeError, ValueError, subprocess.SubprocessError) as e:
+                    for b in group:
+                        records.append(error_record(module, None, b, threads, str(e)))
+        sweeps.append(records)
+    return sweeps[0] if len(sweeps) == 1 else merge_rounds(sweeps)
+
+
+def merge_rounds(rounds: Sequence[Sequence[dict]]) -> list[dict]:
+    """One record per (family, case, backend, threads), in the order of first appearance: the
+    median over every repeat of every round that measured it (`rounds` counts those rounds);
+    a cell no round measured keeps its first error."""
+    import statistics
+
+    merged: dict[tuple, dict] = {}
+    for recs in rounds:
+        for r in recs:
+            key = (r.get("family"), r["case"], r["backend"], r["threads"])
+            m = merged.get(key)
+            if "median" not in r:
+                merged.setdefault(key, r)
+            elif m is None or "median" not in m:
+                merged[key] = dict(r, times=list(r["times"]), rounds=1)
+            else:
+                m["times"] += r["times"]
+                m["rounds"] += 1
+    for m in merged.values():
+        if "median" in m:
+            t = m["times"]
+            m.update(median=statistics.median(t), min=min(t), max=max(t), repeats=len(t))
+            m["spread"] = (m["max"] - m["min"]) / m["median"]
+    return list(merged.values())
