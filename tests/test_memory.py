@@ -50,6 +50,16 @@ def test_arrays_of_every_size_hold_their_data(n):
         assert a.ctypes.data % 64 == 0
 
 
+def test_blocks_of_2mib_and_more_start_on_a_huge_page_boundary():
+    memory.empty_host_cache()
+    big = np.empty(3 << 20, np.uint8)         # its block starts on a 2 MiB boundary
+    small = np.empty(1 << 20, np.uint8)       # 64-byte alignment only
+    assert big.ctypes.data % (2 << 20) == 64  # the data follows the 64-byte block header
+    assert small.ctypes.data % 64 == 0
+    big[:] = 1
+    assert big.sum() == 3 << 20
+
+
 def test_freed_large_blocks_are_reused_and_zeros_are_zero():
     memory.empty_host_cache()
     a = np.full(1 << 20, 7.0, np.float32)  # 4 MiB
