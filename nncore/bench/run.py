@@ -134,8 +134,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if load and load_start:
         print(f"1-min load average {load_start[0]:.2f} at start, {load[0]:.2f} at end "
               f"(above ~0.5 other work competes for the cores)")
-    print(f"median of {repeats} repeats (>= {min_time} s each); ratio = other time / nncore "
-          f"time (>1: nncore faster); ~ = spread > 10%")
+    rounds = f" x {args.rounds} rounds" if args.rounds > 1 else ""
+    print(f"median of {repeats} repeats{rounds} (>= {min_time} s each); ratio = other time / "
+          f"nncore time (>1: nncore faster); ~ = spread > 10%")
     if records:
         print(harness.results_table(records))
     if "gemm" in families:
