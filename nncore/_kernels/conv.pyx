@@ -20,6 +20,9 @@
 #            the batch has >= 16 samples and the input >= 4 channels, else the row kernel on
 #            the zero-padded output gradient with the flipped, channel-swapped kernel;
 #   dweight  channels along 16 (or 8) lanes, 8 taps per pass over the pixels (conv_oclane.h).
+# 3x3, stride 1, dilation 1, one group, >= 32 input and output channels, output >= 16 x 16:
+# the forward runs Winograd's F(2x2, 3x3) (conv_winograd.pyx), and so does the stride-1 input
+# gradient of >= 32 channels, which conv2d_backward runs as a forward convolution.
 # Workspace is one col (and one dcol) per thread: bounded in the batch size.
 #
 # Parallelism: the batch is split into one static chunk per thread (GEMMs inside run with
@@ -35,7 +38,7 @@ import functools
 
 import numpy as np
 
-from . import conv_direct
+from . import conv_direct, conv_winograd
 from ._checks import check_float_4d, check_same_dtype
 from ._conv_geometry import conv2d_output_size, conv2d_sizes  # noqa: F401  (re-exported)
 from ._parallel import get_num_threads
@@ -305,6 +308,9 @@ def conv2d_forward(inp, weight, bias=None, stride=1, padding=0, dilation=1, grou
         far_bottom, far_right = conv_direct.far_paddings(gd)
         run = conv_direct.run_oc16 if conv_direct.oc16_ok(gd, dt) else conv_direct.run
         run(out, inp, weight, bias, (g.pt, far_bottom, g.pl, far_right), get_num_threads())
+        return out
+    if conv_winograd.winograd_ok(gd):
+        conv_winograd.run(out, inp, weight, bias, g.pt, g.pl, get_num_threads())
         return out
     nparts, inner = _parts(g.N, get_num_threads())
     col = np.empty(0 if g.direct else nparts * (g.CKK * g.OHW + NNCORE_CONV_SLACK), dt)

@@ -1,0 +1,154 @@
+# conv_winograd.pyx: 3x3 stride-1 convolution by Winograd's minimal filtering F(2x2, 3x3)
+# (Lavin & Gray, 2015), float32 and float64, used by conv.pyx for the forward and for the
+# stride-1 input gradient (which it runs as a forward convolution).
+#
+# Every 2x2 block of output ("tile") needs a 4x4 block of input; with the transforms
+#   V = B^T d B (input, per channel and tile),  U = G g G^T (filter, per output/input channel)
+#   Y = A^T M A,  M[xi] = sum_c U[xi][oc][c] V[xi][c][tile]   (16 GEMMs, xi = 4 i + j)
+#   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],
+#   A^T = [1 1 1 0; 0 1 -1 -1]
+# the 36 multiplications per output tile and channel pair of a direct 3x3 convolution become 16
+# (2.25x fewer); the transforms are additions only. Per sample: one zero-padded copy of the
+# input, V (16, C, P) for its P tiles, 16 GEMMs (OC, C) @ (C, P) into M (16, OC, P), then the
+# output transform writes the tiles (cropped at odd edges) plus the bias.
+# Threads: samples are split into one static chunk per thread and every GEMM runs on one
+# thread, so each output element is computed the same way at any thread count (same bits).
+# Accuracy: the transforms add up to 4 x 4 terms, so float32 rounding is a few times that of
+# the im2col GEMM (tests/kernels/test_conv_winograd.py bounds it against float64).
+from cython.parallel cimport prange
+
+import numpy as np
+
+from ._simd cimport nncore_simd_level
+from ._types cimport floating
+from .gemm cimport dgemm, sgemm
+
+WINOGRAD_MIN_C = 32      # input and output channels (K = C of its 16 GEMMs)
+WINOGRAD_MIN_SIZE = 16   # output rows and columns (rows of >= 8 tiles for the vector loops)
+_allowed = True
+
+
+def winograd_ok(dict g) -> bool:
+    """3x3, stride 1, dilation 1, one group, >= 32 input and output channels and a >= 16 x 16
+    output. Measured forward against im2col + GEMM at 2 threads (float32): 32x64x32x32 -> 64
+    1.72x, 32 channels at 32x32 1.53x, at 16x16 1.14x; slower at 8x8 (0.53x) and with 16
+    channels (0.56x). `g` is conv.pyx's geometry dict."""
+    return (_allowed and g["KH"] == 3 and g["KW"] == 3 and g["sh"] == 1 and g["sw"] == 1
+            and g["dh"] == 1 and g["dw"] == 1 and g["G"] == 1
+            and g["C"] >= WINOGRAD_MIN_C and g["OC"] >= WINOGRAD_MIN_C
+            and g["OH"] >= WINOGRAD_MIN_SIZE and g["OW"] >= WINOGRAD_MIN_SIZE)
+
+
+def _set_allowed_for_testing(allowed: bool) -> bool:
+    """Test hook: allow or forbid the Winograd path (to compare it with im2col); returns the
+    previous setting."""
+    global _allowed
+    before, _allowed = _allowed, bool(allowed)
+    return before
+
+
+cdef extern from "conv_winograd.h" nogil:
+    void nncore_wino_input_f32(float* V, float* E, float* Od, const float* x, Py_ssize_t C,
+                               Py_ssize_t H, Py_ssize_t W, Py_ssize_t pt, Py_ssize_t pl,
+                               Py_ssize_t TH, Py_ssize_t TW, int level)
+    void nncore_wino_input_f64(double* V, double* E, double* Od, const double* x,
+                               Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t pt,
+                               Py_ssize_t pl, Py_ssize_t TH, Py_ssize_t TW, int level)
+    void nncore_wino_output_f32(float* out, const float* M, const float* bias, float* row,
+                                Py_ssize_t OC, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t TH,
+                                Py_ssize_t TW, int level)
+    void nncore_wino_output_f64(double* out, const double* M, const double* bias,
+                                double* row, Py_ssize_t OC, Py_ssize_t OH, Py_ssize_t OW,
+                                Py_ssize_t TH, Py_ssize_t TW, int level)
+
+
+cdef void _gemm16(floating* M, const floating* U, const floating* V, Py_ssize_t OC,
+                  Py_ssize_t C, Py_ssize_t P) noexcept nogil:
+    cdef Py_ssize_t xi
+    for xi in range(16):
+        if floating is float:
+            sgemm(False, False, OC, P, C, 1.0, U + xi * OC * C, C, V + xi * C * P, P, 0.0,
+                  M + xi * OC * P, P, NULL, 1)
+        else:
+            dgemm(False, False, OC, P, C, 1.0, U + xi * OC * C, C, V + xi * C * P, P, 0.0,
+                  M + xi * OC * P, P, NULL, 1)
+
+
+cdef void _run(floating* out, const floating* inp, const floating* U, const floating* bias,
+               floating* V, floating* M, floating* scratch, Py_ssize_t N, Py_ssize_t C,
+               Py_ssize_t H, Py_ssize_t W, Py_ssize_t OC, Py_ssize_t OH, Py_ssize_t OW,
+               Py_ssize_t pt, Py_ssize_t pl, int nparts, int level) noexcept nogil:
+    cdef Py_ssize_t TH = (OH + 1) // 2, TW = (OW + 1) // 2, P = TH * TW
+    cdef Py_ssize_t vsize = 16 * C * P, msize = 16 * OC * P, plane = (2 * TH + 2) * (TW + 1)
+    cdef Py_ssize_t ssize = 2 * plane + 4 * TW + 2
+    cdef Py_ssize_t chunk = (N + nparts - 1) // nparts, n
+    cdef floating* s
+    cdef int t
+    for t in prange(nparts, schedule='static', num_threads=nparts):
+        s = scratch + t * ssize
+        for n in range(t * chunk, min(N, (t + 1) * chunk)):
+            if floating is float:
+                nncore_wino_input_f32(V + t * vsize, s, s + plane, inp + n * C * H * W, C, H,
+                                      W, pt, pl, TH, TW, level)
+            else:
+                nncore_wino_input_f64(V + t * vsize, s, s + plane, inp + n * C * H * W, C, H,
+                                      W, pt, pl, TH, TW, level)
+            _gemm16(M + t * msize, U, V + t * vsize, OC, C, P)
+            if floating is float:
+                nncore_wino_output_f32(out + n * OC * OH * OW, M + t * msize, bias,
+                                       s + 2 * plane, OC, OH, OW, TH, TW, level)
+            else:
+                nncore_wino_output_f64(out + n * OC * OH * OW, M + t * msize, bias,
+                                       s + 2 * plane, OC, OH, OW, TH, TW, level)
+
+
+cdef void _filter_transform(floating* U, const floating* w, Py_ssize_t OC,
+                            Py_ssize_t C) noexcept nogil:
+    """U[xi][oc][c] = (G g G^T)[xi] of every 3x3 kernel g = w[oc][c], computed in double (G's
+    halves make it exact there) and rounded once to the weight's dtype."""
+    cdef Py_ssize_t oc, c, k, i, OCC = OC * C
+    cdef const floating* g
+    cdef double t[4][3]
+    cdef floating* u
+    for oc in range(OC):
+        for c in range(C):
+            g = w + (oc * C + c) * 9
+            for k in range(3):   # t = G g: rows g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2
+                t[0][k] = g[k]
+                t[1][k] = 0.5 * (<double>g[k] + g[3 + k] + g[6 + k])
+                t[2][k] = 0.5 * (<double>g[k] - g[3 + k] + g[6 + k])
+                t[3][k] = g[6 + k]
+            u = U + oc * C + c
+            for i in range(4):   # (t G^T) row i, the same combinations over the columns
+                u[(4 * i + 0) * OCC] = <floating>t[i][0]
+                u[(4 * i + 1) * OCC] = <floating>(0.5 * (t[i][0] + t[i][1] + t[i][2]))
+                u[(4 * i + 2) * OCC] = <floating>(0.5 * (t[i][0] - t[i][1] + t[i][2]))
+                u[(4 * i + 3) * OCC] = <floating>t[i][2]
+
+
+def run(out, inp, weight, bias, Py_ssize_t pt, Py_ssize_t pl, int nthreads) -> None:
+    """out (N, OC, OH, OW) = 3x3 stride-1 convolution of inp (N, C, H, W) zero-padded by pt
+    rows on top and pl columns on the left (the far sides follow from out's size), plus bias;
+    C-contiguous arrays of one float dtype, checked by conv.pyx."""
+    cdef Py_ssize_t N = inp.shape[0], C = inp.shape[1], OC = out.shape[1]
+    cdef Py_ssize_t TH = (out.shape[2] + 1) // 2, TW = (out.shape[3] + 1) // 2
+    cdef int nparts = max(1, min(nthreads, N))
+    dt = inp.dtype
+    scratch = np.empty(nparts * (2 * (2 * TH + 2) * (TW + 1) + 4 * TW + 2), dt)
+    _run_arrays(out.reshape(-1), inp.reshape(-1), weight.reshape(-1), bias,
+                np.empty(16 * OC * C, dt), np.empty(nparts * 16 * C * TH * TW, dt),
+                np.empty(nparts * 16 * OC * TH * TW, dt), scratch, N, C, inp.shape[2],
+                inp.shape[3], OC, out.shape[2], out.shape[3], pt, pl, nparts)
+
+
+def _run_arrays(floating[::1] out, const floating[::1] inp, const floating[::1] w,
+                const floating[::1] bias, floating[::1] U, floating[::1] V, floating[::1] M,
+                floating[::1] scratch, Py_ssize_t N, Py_ssize_t C, Py_ssize_t H,
+                Py_ssize_t W, Py_ssize_t OC, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t pt,
+                Py_ssize_t pl, int nparts):
+    cdef const floating* b = &bias[0] if bias is not None else NULL
+    cdef int level = nncore_simd_level()
+    with nogil:
+        _filter_transform(&U[0], &w[0], OC, C)
+        _run(&out[0], &inp[0], &U[0], b, &V[0], &M[0], &scratch[0], N, C, H, W, OC, OH, OW,
+             pt, pl, nparts, level)
