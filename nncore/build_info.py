@@ -11,6 +11,7 @@ from ._kernels import _parallel
 # kernel modules that dispatch SIMD code at run time and report it via dispatched_simd()
 _SIMD_KERNELS = (
     "gemm", "activation", "softmax", "loss", "optim", "norm", "dropout", "lstm", "gru", "conv",
+    "conv_winograd",
 )
 
 

@@ -19,7 +19,7 @@ from cython.parallel cimport prange
 
 import numpy as np
 
-from ._checks import as_float_array, check_same_dtype, check_shape
+from ._checks import as_float_array, capped_simd_level, check_same_dtype, check_shape
 from ._parallel import get_num_threads
 from .lstm import _check_weights, _state
 

@@ -22,7 +22,7 @@ from libc.stdint cimport int64_t
 
 import numpy as np
 
-from ._checks import as_float_array, as_index_array, check_shape
+from ._checks import as_float_array, as_index_array, capped_simd_level, check_shape
 from ._parallel import get_num_threads
 
 from ._simd cimport nncore_simd_level, nncore_simd_name
@@ -183,9 +183,6 @@ cdef void _nll_backward(floating[:, ::1] dlogp, const int64_t[::1] target,
 # ---------------------------------------------------------------------------------------------
 # Python wrappers: validate, allocate, release the GIL.
 
-_SIMD_LEVELS = {"portable": 0, "avx2": 1, "avx512": 2}
-
-
 def dispatched_simd() -> str:
     """Instruction set this module's row kernels (max, exp, sums) dispatch to on this CPU."""
     return nncore_simd_name(nncore_simd_level()).decode()
@@ -195,14 +192,7 @@ def _cap_simd(level: str | None) -> str:
     """Test hook: cap this module's dispatch at `level` ('portable', 'avx2', 'avx512'), never
     above what the CPU supports; None restores the detected level. Returns the level in use."""
     global nncore_simd_cached
-    detected = nncore_simd_detect()
-    if level is None:
-        nncore_simd_cached = detected
-    elif level in _SIMD_LEVELS:
-        nncore_simd_cached = min(detected, _SIMD_LEVELS[level])
-    else:
-        raise ValueError(f"_cap_simd: level must be one of {sorted(_SIMD_LEVELS)} or None, "
-                         f"got {level!r}")
+    nncore_simd_cached = capped_simd_level(level, nncore_simd_detect())
     return dispatched_simd()
 
 

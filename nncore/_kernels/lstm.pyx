@@ -30,7 +30,8 @@ from libc.string cimport memcpy
 
 import numpy as np
 
-from ._checks import as_float_array, check_rnn_shapes, check_same_dtype, check_shape
+from ._checks import (as_float_array, capped_simd_level, check_rnn_shapes, check_same_dtype,
+                      check_shape)
 from ._parallel import get_num_threads
 
 from ._openmp cimport nncore_omp_barrier, omp_get_num_threads

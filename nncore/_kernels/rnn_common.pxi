@@ -151,20 +151,10 @@ cdef extern from "simd.h" nogil:
     int nncore_simd_cached       # this module's cached level (simd.h keeps one per module)
     int nncore_simd_detect()
 
-_SIMD_LEVELS = {"portable": 0, "avx2": 1, "avx512": 2}
-
-
 def _cap_simd(level=None) -> str:
     """Test hook: cap this module's gate nonlinearities at `level` ('portable', 'avx2',
     'avx512'), never above what the CPU supports; None restores the detected level. Returns
     the level in use."""
     global nncore_simd_cached
-    detected = nncore_simd_detect()
-    if level is None:
-        nncore_simd_cached = detected
-    elif level in _SIMD_LEVELS:
-        nncore_simd_cached = min(detected, _SIMD_LEVELS[level])
-    else:
-        raise ValueError(f"_cap_simd: level must be one of {sorted(_SIMD_LEVELS)} or None, "
-                         f"got {level!r}")
+    nncore_simd_cached = capped_simd_level(level, nncore_simd_detect())
     return nncore_simd_name(nncore_simd_level()).decode()

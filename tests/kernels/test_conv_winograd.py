@@ -86,6 +86,22 @@ def test_input_gradient_through_the_transposed_forward(dtype):
     np.testing.assert_allclose(db, rdb, **tol)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_every_simd_level_of_the_transforms_gives_the_same_bits(dtype):
+    """The transforms only add and subtract, in a fixed order per element: the portable,
+    AVX2 and AVX-512 bodies must agree bit for bit (the GEMM level stays as detected)."""
+    x, w, b = _data(2, 32, 17, 19, 33, dtype, seed=5)
+    results = {}
+    try:
+        for level in ("portable", "avx2", "avx512"):
+            results[Wg._cap_simd(level)] = K.conv2d_forward(x, w, b, padding=1)
+    finally:
+        Wg._cap_simd(None)
+    assert "portable" in results
+    for level, y in results.items():
+        np.testing.assert_array_equal(y, results["portable"], err_msg=level)
+
+
 def test_thread_count_does_not_change_the_bits():
     x, w, b = _data(5, 32, 17, 18, 32, np.float32, seed=4)
     before = _parallel.get_num_threads()
