@@ -99,38 +99,21 @@ ATTR static void nncore_wino_output_##SFX##_##ISA(                              
     }                                                                                        \
 }
 
-#define NNCORE_WINO_ATTR_PORTABLE
-NNCORE_WINO_BODIES(float, f32, portable, NNCORE_WINO_ATTR_PORTABLE)
-NNCORE_WINO_BODIES(double, f64, portable, NNCORE_WINO_ATTR_PORTABLE)
-#if NNCORE_X86
-#define NNCORE_WINO_ATTR_AVX2 __attribute__((target("avx2")))
-#define NNCORE_WINO_ATTR_AVX512 __attribute__((target("avx512f")))
-NNCORE_WINO_BODIES(float, f32, avx2, NNCORE_WINO_ATTR_AVX2)
-NNCORE_WINO_BODIES(double, f64, avx2, NNCORE_WINO_ATTR_AVX2)
-NNCORE_WINO_BODIES(float, f32, avx512, NNCORE_WINO_ATTR_AVX512)
-NNCORE_WINO_BODIES(double, f64, avx512, NNCORE_WINO_ATTR_AVX512)
-#define NNCORE_WINO_PICK(level, fn, args)                                                    \
-    if ((level) >= NNCORE_SIMD_AVX512) fn##_avx512 args;                                     \
-    else if ((level) >= NNCORE_SIMD_AVX2) fn##_avx2 args;                                    \
-    else fn##_portable args
-#else
-#define NNCORE_WINO_PICK(level, fn, args) fn##_portable args
-#endif
+NNCORE_SIMD_CLONES(NNCORE_WINO_BODIES)
 
 #define NNCORE_WINO_ENTRIES(T, SFX)                                                          \
 static void nncore_wino_input_##SFX(T *V, T *E, T *Od, const T *x, ptrdiff_t C, ptrdiff_t H, \
                                     ptrdiff_t W, ptrdiff_t pt, ptrdiff_t pl, ptrdiff_t TH,   \
                                     ptrdiff_t TW, int level) {                               \
-    NNCORE_WINO_PICK(level, nncore_wino_input_##SFX, (V, E, Od, x, C, H, W, pt, pl, TH, TW)); \
+    NNCORE_SIMD_PICK(level, nncore_wino_input_##SFX, (V, E, Od, x, C, H, W, pt, pl, TH, TW)); \
 }                                                                                            \
 static void nncore_wino_output_##SFX(T *out, const T *M, const T *bias, T *row, ptrdiff_t OC, \
                                      ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t TH, ptrdiff_t TW, \
                                      int level) {                                            \
-    NNCORE_WINO_PICK(level, nncore_wino_output_##SFX, (out, M, bias, row, OC, OH, OW, TH, TW)); \
+    NNCORE_SIMD_PICK(level, nncore_wino_output_##SFX, (out, M, bias, row, OC, OH, OW, TH, TW)); \
 }
 NNCORE_WINO_ENTRIES(float, f32)
 NNCORE_WINO_ENTRIES(double, f64)
 #undef NNCORE_WINO_BODIES
 #undef NNCORE_WINO_ENTRIES
-#undef NNCORE_WINO_PICK
 #endif

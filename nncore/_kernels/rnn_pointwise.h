@@ -130,56 +130,36 @@ ATTR static void nncore_gru_bwd_row_##SFX##_##ISA(                              
     }                                                                                        \
 }
 
-/* The entry points: the copy for `level` (on x86; elsewhere only the portable one exists). */
-#if NNCORE_X86
-#define NNCORE_RNN_PICK(level, fn, args)                                                     \
-    if ((level) >= NNCORE_SIMD_AVX512) fn##_avx512 args;                                     \
-    else if ((level) >= NNCORE_SIMD_AVX2) fn##_avx2 args;                                    \
-    else fn##_portable args
-#else
-#define NNCORE_RNN_PICK(level, fn, args) fn##_portable args
-#endif
 #define NNCORE_RNN_ENTRIES(T, SFX)                                                           \
 static void nncore_lstm_fwd_##SFX(T *gi, T *gf, T *gg, T *go, const T *c_prev, T *c, T *tc,  \
                                   T *h, ptrdiff_t ldh, T *hb, ptrdiff_t ldhb, ptrdiff_t rows, \
                                   ptrdiff_t n, int level) {                                  \
-    NNCORE_RNN_PICK(level, nncore_lstm_fwd_##SFX,                                            \
+    NNCORE_SIMD_PICK(level, nncore_lstm_fwd_##SFX,                                            \
                     (gi, gf, gg, go, c_prev, c, tc, h, ldh, hb, ldhb, rows, n, level));      \
 }                                                                                            \
 static void nncore_lstm_bwd_##SFX(T *di, T *df, T *dgg, T *dO, ptrdiff_t ld_dg, const T *dh, \
                                   ptrdiff_t ld_dh, T *dc, const T *dout, const T *gi,        \
                                   const T *gf, const T *gg, const T *go, const T *c_prev,    \
                                   const T *tc, ptrdiff_t rows, ptrdiff_t n, int level) {     \
-    NNCORE_RNN_PICK(level, nncore_lstm_bwd_##SFX,                                            \
+    NNCORE_SIMD_PICK(level, nncore_lstm_bwd_##SFX,                                            \
                     (di, df, dgg, dO, ld_dg, dh, ld_dh, dc, dout, gi, gf, gg, go, c_prev,    \
                      tc, rows, n));                                                          \
 }                                                                                            \
 static void nncore_gru_fwd_row_##SFX(T *g, const T *gh, const T *h_prev, T *h, ptrdiff_t H,  \
                                      int level) {                                            \
-    NNCORE_RNN_PICK(level, nncore_gru_fwd_row_##SFX, (g, gh, h_prev, h, H, level));          \
+    NNCORE_SIMD_PICK(level, nncore_gru_fwd_row_##SFX, (g, gh, h_prev, h, H, level));          \
 }                                                                                            \
 static void nncore_gru_bwd_row_##SFX(T *dgi, T *dgh, T *dh, const T *dout, const T *g,       \
                                      const T *gh, const T *h_prev, ptrdiff_t H, int level) { \
-    NNCORE_RNN_PICK(level, nncore_gru_bwd_row_##SFX, (dgi, dgh, dh, dout, g, gh, h_prev, H)); \
+    NNCORE_SIMD_PICK(level, nncore_gru_bwd_row_##SFX, (dgi, dgh, dh, dout, g, gh, h_prev, H)); \
 }
 
-#define NNCORE_RNN_ATTR_PORTABLE
 NNCORE_RNN_ACT(float, f32, expf, tanhf, fabsf, nncore_ew_f32)
 NNCORE_RNN_ACT(double, f64, exp, tanh, fabs, nncore_ew_f64)
-NNCORE_RNN_PASSES(float, f32, portable, NNCORE_RNN_ATTR_PORTABLE)
-NNCORE_RNN_PASSES(double, f64, portable, NNCORE_RNN_ATTR_PORTABLE)
-#if NNCORE_X86
-#define NNCORE_RNN_ATTR_AVX2 __attribute__((target("avx2,fma")))
-#define NNCORE_RNN_ATTR_AVX512 __attribute__((target("avx512f,fma")))
-NNCORE_RNN_PASSES(float, f32, avx2, NNCORE_RNN_ATTR_AVX2)
-NNCORE_RNN_PASSES(double, f64, avx2, NNCORE_RNN_ATTR_AVX2)
-NNCORE_RNN_PASSES(float, f32, avx512, NNCORE_RNN_ATTR_AVX512)
-NNCORE_RNN_PASSES(double, f64, avx512, NNCORE_RNN_ATTR_AVX512)
-#endif
+NNCORE_SIMD_CLONES(NNCORE_RNN_PASSES)
 NNCORE_RNN_ENTRIES(float, f32)
 NNCORE_RNN_ENTRIES(double, f64)
 #undef NNCORE_RNN_ACT
 #undef NNCORE_RNN_PASSES
 #undef NNCORE_RNN_ENTRIES
-#undef NNCORE_RNN_PICK
 #endif

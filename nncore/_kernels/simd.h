@@ -17,6 +17,30 @@
 #define NNCORE_X86 0
 #endif
 
+/* Per-level plain-C bodies (rnn_pointwise.h, conv_winograd.h): BODIES(T, SFX, ISA, ATTR)
+ * defines functions named name_##SFX##_##ISA carrying ATTR, a GCC target attribute, so that
+ * the compiler vectorises their loops at that width (the build itself targets baseline
+ * x86-64). NNCORE_SIMD_CLONES instantiates them for float (f32) and double (f64) at every
+ * level this build has; NNCORE_SIMD_PICK calls fn##_<isa> for a run-time level. */
+#if NNCORE_X86
+#define NNCORE_SIMD_CLONES(BODIES)                                                           \
+    BODIES(float, f32, portable, )                                                           \
+    BODIES(double, f64, portable, )                                                          \
+    BODIES(float, f32, avx2, __attribute__((target("avx2,fma"))))                            \
+    BODIES(double, f64, avx2, __attribute__((target("avx2,fma"))))                           \
+    BODIES(float, f32, avx512, __attribute__((target("avx512f,fma"))))                       \
+    BODIES(double, f64, avx512, __attribute__((target("avx512f,fma"))))
+#define NNCORE_SIMD_PICK(level, fn, args)                                                    \
+    if ((level) >= NNCORE_SIMD_AVX512) fn##_avx512 args;                                     \
+    else if ((level) >= NNCORE_SIMD_AVX2) fn##_avx2 args;                                    \
+    else fn##_portable args
+#else
+#define NNCORE_SIMD_CLONES(BODIES)                                                           \
+    BODIES(float, f32, portable, )                                                           \
+    BODIES(double, f64, portable, )
+#define NNCORE_SIMD_PICK(level, fn, args) fn##_portable args
+#endif
+
 static int nncore_simd_detect(void) {
     int level = NNCORE_SIMD_PORTABLE;
 #if NNCORE_X86
