@@ -5,14 +5,14 @@
  * Additions and subtractions only, each output in a fixed order: every level gives the same
  * bits.
  *
- *   nncore_wino_input_##SFX(V, E, Od, x, C, H, W, pt, pl, TH, TW, level)
- *       V[xi][c][ty TW + tx] (xi = 4 i + j, planes C TH TW apart) = (B^T d B)[i][j] of the 4x4
+ *   nncore_wino_input_##SFX(V, E, Od, x, C, H, W, pt, pl, TH, TW, CP, level)
+ *       V[xi][c][ty TW + tx] (xi = 4 i + j, planes CP apart) = (B^T d B)[i][j] of the 4x4
  *       input block at rows 2 ty - pt.., columns 2 tx - pl.. of channel c (zero outside x).
  *       E, Od: scratch planes (2 TH + 2, TW + 1): the even and odd columns of the zero-padded
  *       channel, so that every loop below reads contiguous memory.
- *   nncore_wino_output_##SFX(out, M, bias, row, OC, OH, OW, TH, TW, level)
- *       out[oc] (OH, OW) = (A^T m A) of every tile m = M[.][oc][tile] (planes OC TH TW
- *       apart), cropped at odd edges, plus bias[oc] (bias may be NULL). row: scratch of
+ *   nncore_wino_output_##SFX(out, M, bias, row, OC, OH, OW, TH, TW, OP, level)
+ *       out[oc] (OH, OW) = (A^T m A) of every tile m = M[.][oc][tile] (planes OP apart),
+ *       cropped at odd edges, plus bias[oc] (bias may be NULL). row: scratch of
  *       4 TW + 2 elements.
  */
 #ifndef NNCORE_CONV_WINOGRAD_H
@@ -24,8 +24,9 @@
 #define NNCORE_WINO_BODIES(T, SFX, ISA, ATTR)                                                \
 ATTR static void nncore_wino_input_##SFX##_##ISA(                                            \
         T *restrict V, T *restrict E, T *restrict Od, const T *restrict x, ptrdiff_t C,      \
-        ptrdiff_t H, ptrdiff_t W, ptrdiff_t pt, ptrdiff_t pl, ptrdiff_t TH, ptrdiff_t TW) {  \
-    const ptrdiff_t Hp = 2 * TH + 2, Wh = TW + 1, P = TH * TW, CP = C * P;                   \
+        ptrdiff_t H, ptrdiff_t W, ptrdiff_t pt, ptrdiff_t pl, ptrdiff_t TH, ptrdiff_t TW,    \
+        ptrdiff_t CP) {                                                                      \
+    const ptrdiff_t Hp = 2 * TH + 2, Wh = TW + 1, P = TH * TW;                               \
     for (ptrdiff_t c = 0; c < C; c++) {                                                      \
         memset(E, 0, (size_t)(Hp * Wh) * sizeof(T));                                         \
         memset(Od, 0, (size_t)(Hp * Wh) * sizeof(T));                                        \
@@ -69,8 +70,8 @@ ATTR static void nncore_wino_input_##SFX##_##ISA(                               
 }                                                                                            \
 ATTR static void nncore_wino_output_##SFX##_##ISA(                                           \
         T *restrict out, const T *restrict M, const T *restrict bias, T *restrict row,       \
-        ptrdiff_t OC, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t TH, ptrdiff_t TW) {              \
-    const ptrdiff_t P = TH * TW, OP = OC * P;                                                \
+        ptrdiff_t OC, ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t TH, ptrdiff_t TW, ptrdiff_t OP) { \
+    const ptrdiff_t P = TH * TW;                                                             \
     T *r0 = row, *r1 = row + 2 * TW + 1;                                                     \
     for (ptrdiff_t oc = 0; oc < OC; oc++) {                                                  \
         const T b = bias ? bias[oc] : (T)0;                                                  \
@@ -104,13 +105,15 @@ NNCORE_SIMD_CLONES(NNCORE_WINO_BODIES)
 #define NNCORE_WINO_ENTRIES(T, SFX)                                                          \
 static void nncore_wino_input_##SFX(T *V, T *E, T *Od, const T *x, ptrdiff_t C, ptrdiff_t H, \
                                     ptrdiff_t W, ptrdiff_t pt, ptrdiff_t pl, ptrdiff_t TH,   \
-                                    ptrdiff_t TW, int level) {                               \
-    NNCORE_SIMD_PICK(level, nncore_wino_input_##SFX, (V, E, Od, x, C, H, W, pt, pl, TH, TW)); \
+                                    ptrdiff_t TW, ptrdiff_t CP, int level) {                 \
+    NNCORE_SIMD_PICK(level, nncore_wino_input_##SFX,                                         \
+                     (V, E, Od, x, C, H, W, pt, pl, TH, TW, CP));                            \
 }                                                                                            \
 static void nncore_wino_output_##SFX(T *out, const T *M, const T *bias, T *row, ptrdiff_t OC, \
                                      ptrdiff_t OH, ptrdiff_t OW, ptrdiff_t TH, ptrdiff_t TW, \
-                                     int level) {                                            \
-    NNCORE_SIMD_PICK(level, nncore_wino_output_##SFX, (out, M, bias, row, OC, OH, OW, TH, TW)); \
+                                     ptrdiff_t OP, int level) {                              \
+    NNCORE_SIMD_PICK(level, nncore_wino_output_##SFX,                                        \
+                     (out, M, bias, row, OC, OH, OW, TH, TW, OP));                           \
 }
 NNCORE_WINO_ENTRIES(float, f32)
 NNCORE_WINO_ENTRIES(double, f64)

@@ -11,8 +11,10 @@
 # (2.25x fewer); the transforms are additions only. Per sample: one zero-padded copy of the
 # input, V (16, C, P) for its P tiles, 16 GEMMs (OC, C) @ (C, P) into M (16, OC, P), then the
 # output transform writes the tiles (cropped at odd edges) plus the bias.
-# Threads: samples are split into one static chunk per thread and every GEMM runs on one
-# thread, so each output element is computed the same way at any thread count (same bits).
+# Threads: a batch of >= nthreads samples is split into one static chunk per thread; a smaller
+# one runs sample by sample with the threads sharing out its channels and its 16 GEMMs. Every
+# GEMM runs on one thread and every element is computed the same way at any thread count
+# (same bits).
 # Accuracy: the transforms only add and subtract, and the filter transform is exact in double.
 # Against a float64 reference the float32 error on the test shapes was 2.1-2.7e-7 of the
 # largest output, against 4.8-6.1e-7 for im2col (tests/kernels/test_conv_winograd.py).
@@ -71,56 +73,100 @@ def _set_allowed_for_testing(allowed: bool) -> bool:
 cdef extern from "conv_winograd.h" nogil:
     void nncore_wino_input_f32(float* V, float* E, float* Od, const float* x, Py_ssize_t C,
                                Py_ssize_t H, Py_ssize_t W, Py_ssize_t pt, Py_ssize_t pl,
-                               Py_ssize_t TH, Py_ssize_t TW, int level)
+                               Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t CP, int level)
     void nncore_wino_input_f64(double* V, double* E, double* Od, const double* x,
                                Py_ssize_t C, Py_ssize_t H, Py_ssize_t W, Py_ssize_t pt,
-                               Py_ssize_t pl, Py_ssize_t TH, Py_ssize_t TW, int level)
+                               Py_ssize_t pl, Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t CP,
+                               int level)
     void nncore_wino_output_f32(float* out, const float* M, const float* bias, float* row,
                                 Py_ssize_t OC, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t TH,
-                                Py_ssize_t TW, int level)
+                                Py_ssize_t TW, Py_ssize_t OP, int level)
     void nncore_wino_output_f64(double* out, const double* M, const double* bias,
                                 double* row, Py_ssize_t OC, Py_ssize_t OH, Py_ssize_t OW,
-                                Py_ssize_t TH, Py_ssize_t TW, int level)
+                                Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t OP, int level)
 
 
-cdef void _gemm16(floating* M, const floating* U, const floating* V, Py_ssize_t OC,
-                  Py_ssize_t C, Py_ssize_t P) noexcept nogil:
-    cdef Py_ssize_t xi
-    for xi in range(16):
-        if floating is float:
-            sgemm(False, False, OC, P, C, 1.0, U + xi * OC * C, C, V + xi * C * P, P, 0.0,
-                  M + xi * OC * P, P, NULL, 1)
-        else:
-            dgemm(False, False, OC, P, C, 1.0, U + xi * OC * C, C, V + xi * C * P, P, 0.0,
-                  M + xi * OC * P, P, NULL, 1)
+cdef inline void _inputs(floating* V, floating* E, floating* Od, const floating* x,
+                         Py_ssize_t c0, Py_ssize_t c1, Py_ssize_t C, Py_ssize_t H,
+                         Py_ssize_t W, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t TH,
+                         Py_ssize_t TW, int level) noexcept nogil:
+    """Input transform of channels [c0, c1) of one sample into V (16, C, P)."""
+    cdef Py_ssize_t P = TH * TW
+    if c1 <= c0:
+        return
+    if floating is float:
+        nncore_wino_input_f32(V + c0 * P, E, Od, x + c0 * H * W, c1 - c0, H, W, pt, pl, TH,
+                              TW, C * P, level)
+    else:
+        nncore_wino_input_f64(V + c0 * P, E, Od, x + c0 * H * W, c1 - c0, H, W, pt, pl, TH,
+                              TW, C * P, level)
+
+
+cdef inline void _outputs(floating* out, const floating* M, const floating* bias,
+                          floating* row, Py_ssize_t o0, Py_ssize_t o1, Py_ssize_t OC,
+                          Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t TH, Py_ssize_t TW,
+                          int level) noexcept nogil:
+    """Output transform of output channels [o0, o1) of one sample from M (16, OC, P)."""
+    cdef Py_ssize_t P = TH * TW
+    cdef const floating* b = bias + o0 if bias != NULL else NULL
+    if o1 <= o0:
+        return
+    if floating is float:
+        nncore_wino_output_f32(out + o0 * OH * OW, M + o0 * P, b, row, o1 - o0, OH, OW, TH,
+                               TW, OC * P, level)
+    else:
+        nncore_wino_output_f64(out + o0 * OH * OW, M + o0 * P, b, row, o1 - o0, OH, OW, TH,
+                               TW, OC * P, level)
+
+
+cdef inline void _gemm(floating* M, const floating* U, const floating* V, Py_ssize_t xi,
+                       Py_ssize_t OC, Py_ssize_t C, Py_ssize_t P) noexcept nogil:
+    """M[xi] (OC, P) = U[xi] (OC, C) @ V[xi] (C, P), on the calling thread."""
+    if floating is float:
+        sgemm(False, False, OC, P, C, 1.0, U + xi * OC * C, C, V + xi * C * P, P, 0.0,
+              M + xi * OC * P, P, NULL, 1)
+    else:
+        dgemm(False, False, OC, P, C, 1.0, U + xi * OC * C, C, V + xi * C * P, P, 0.0,
+              M + xi * OC * P, P, NULL, 1)
 
 
 cdef void _run(floating* out, const floating* inp, const floating* U, const floating* bias,
                floating* V, floating* M, floating* scratch, Py_ssize_t N, Py_ssize_t C,
                Py_ssize_t H, Py_ssize_t W, Py_ssize_t OC, Py_ssize_t OH, Py_ssize_t OW,
-               Py_ssize_t pt, Py_ssize_t pl, int nparts, int level) noexcept nogil:
+               Py_ssize_t pt, Py_ssize_t pl, int nthreads, int level) noexcept nogil:
+    """A batch of >= nthreads samples: one static chunk of samples per thread, each sample's
+    transforms and GEMMs on that thread. A smaller batch: sample by sample, the threads
+    sharing out its input channels, then its 16 GEMMs, then its output channels. Either way
+    every element is computed by one thread in the same order: the same bits at any count."""
     cdef Py_ssize_t TH = (OH + 1) // 2, TW = (OW + 1) // 2, P = TH * TW
     cdef Py_ssize_t vsize = 16 * C * P, msize = 16 * OC * P, plane = (2 * TH + 2) * (TW + 1)
     cdef Py_ssize_t ssize = 2 * plane + 4 * TW + 2
-    cdef Py_ssize_t chunk = (N + nparts - 1) // nparts, n
+    cdef Py_ssize_t chunk, n, xi
     cdef floating* s
     cdef int t
-    for t in prange(nparts, schedule='static', num_threads=nparts):
-        s = scratch + t * ssize
-        for n in range(t * chunk, min(N, (t + 1) * chunk)):
-            if floating is float:
-                nncore_wino_input_f32(V + t * vsize, s, s + plane, inp + n * C * H * W, C, H,
-                                      W, pt, pl, TH, TW, level)
-            else:
-                nncore_wino_input_f64(V + t * vsize, s, s + plane, inp + n * C * H * W, C, H,
-                                      W, pt, pl, TH, TW, level)
-            _gemm16(M + t * msize, U, V + t * vsize, OC, C, P)
-            if floating is float:
-                nncore_wino_output_f32(out + n * OC * OH * OW, M + t * msize, bias,
-                                       s + 2 * plane, OC, OH, OW, TH, TW, level)
-            else:
-                nncore_wino_output_f64(out + n * OC * OH * OW, M + t * msize, bias,
-                                       s + 2 * plane, OC, OH, OW, TH, TW, level)
+    if N >= nthreads:
+        chunk = (N + nthreads - 1) // nthreads
+        for t in prange(nthreads, schedule='static', num_threads=nthreads):
+            s = scratch + t * ssize
+            for n in range(t * chunk, min(N, (t + 1) * chunk)):
+                _inputs(V + t * vsize, s, s + plane, inp + n * C * H * W, 0, C, C, H, W, pt,
+                        pl, TH, TW, level)
+                for xi in range(16):
+                    _gemm(M + t * msize, U, V + t * vsize, xi, OC, C, P)
+                _outputs(out + n * OC * OH * OW, M + t * msize, bias, s + 2 * plane, 0, OC,
+                         OC, OH, OW, TH, TW, level)
+        return
+    for n in range(N):
+        for t in prange(nthreads, schedule='static', num_threads=nthreads):
+            s = scratch + t * ssize
+            _inputs(V, s, s + plane, inp + n * C * H * W, t * C // nthreads,
+                    (t + 1) * C // nthreads, C, H, W, pt, pl, TH, TW, level)
+        for xi in prange(16, schedule='static', num_threads=nthreads):
+            _gemm(M, U, V, xi, OC, C, P)
+        for t in prange(nthreads, schedule='static', num_threads=nthreads):
+            s = scratch + t * ssize
+            _outputs(out + n * OC * OH * OW, M, bias, s + 2 * plane, t * OC // nthreads,
+                     (t + 1) * OC // nthreads, OC, OH, OW, TH, TW, level)
 
 
 cdef void _filter_transform(floating* U, const floating* w, Py_ssize_t OC,
@@ -153,23 +199,24 @@ def run(out, inp, weight, bias, Py_ssize_t pt, Py_ssize_t pl, int nthreads) -> N
     C-contiguous arrays of one float dtype, checked by conv.pyx."""
     cdef Py_ssize_t N = inp.shape[0], C = inp.shape[1], OC = out.shape[1]
     cdef Py_ssize_t TH = (out.shape[2] + 1) // 2, TW = (out.shape[3] + 1) // 2
-    cdef int nparts = max(1, min(nthreads, N))
+    cdef int nt = max(1, nthreads)
+    cdef int copies = nt if N >= nt else 1   # V and M per thread, or one shared (see _run)
     dt = inp.dtype
-    scratch = np.empty(nparts * (2 * (2 * TH + 2) * (TW + 1) + 4 * TW + 2), dt)
+    scratch = np.empty(nt * (2 * (2 * TH + 2) * (TW + 1) + 4 * TW + 2), dt)
     _run_arrays(out.reshape(-1), inp.reshape(-1), weight.reshape(-1), bias,
-                np.empty(16 * OC * C, dt), np.empty(nparts * 16 * C * TH * TW, dt),
-                np.empty(nparts * 16 * OC * TH * TW, dt), scratch, N, C, inp.shape[2],
-                inp.shape[3], OC, out.shape[2], out.shape[3], pt, pl, nparts)
+                np.empty(16 * OC * C, dt), np.empty(copies * 16 * C * TH * TW, dt),
+                np.empty(copies * 16 * OC * TH * TW, dt), scratch, N, C, inp.shape[2],
+                inp.shape[3], OC, out.shape[2], out.shape[3], pt, pl, nt)
 
 
 def _run_arrays(floating[::1] out, const floating[::1] inp, const floating[::1] w,
                 const floating[::1] bias, floating[::1] U, floating[::1] V, floating[::1] M,
                 floating[::1] scratch, Py_ssize_t N, Py_ssize_t C, Py_ssize_t H,
                 Py_ssize_t W, Py_ssize_t OC, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t pt,
-                Py_ssize_t pl, int nparts):
+                Py_ssize_t pl, int nthreads):
     cdef const floating* b = &bias[0] if bias is not None else NULL
     cdef int level = nncore_simd_level()
     with nogil:
         _filter_transform(&U[0], &w[0], OC, C)
         _run(&out[0], &inp[0], &U[0], b, &V[0], &M[0], &scratch[0], N, C, H, W, OC, OH, OW,
-             pt, pl, nparts, level)
+             pt, pl, nthreads, level)
