@@ -90,6 +90,23 @@ def _run_backward(tensors: Any, grad_tensors: Any, retain_graph: bool, inputs: A
                                    if t._ctx is None and t._grad_hooks is not None])
         if not hooks.remaining:
             hooks = None
+
+    def deliver(t: Tensor, g: Any) -> None:
+        """Hand gradient `g` to `t`: a leaf accumulates it into .grad (when asked for) and
+        tells its hooks; a non-leaf's node sums it for its backward, and a non-leaf that
+        retains its grad also accumulates it into .grad. Roots and inner edges alike."""
+        if t._ctx is None:
+            if only is None or id(t) in only:
+                _accumulate_leaf(t, g, owned)
+                if hooks is not None:
+                    hooks.delivered(t)
+            return
+        if t._retains_grad:
+            _accumulate_leaf(t, g, owned)
+        slot = pending.setdefault(id(t._ctx), [None] * t._ctx.n_outputs)
+        i = t._out_index
+        slot[i] = g if slot[i] is None else _device.add(slot[i], g)
+
     for t, g in zip(roots, grads_in):
         if not t.requires_grad:
             raise RuntimeError(
@@ -114,15 +131,7 @@ def _run_backward(tensors: Any, grad_tensors: Any, retain_graph: bool, inputs: A
                 raise RuntimeError(f"backward: gradient has shape {tuple(g.shape)} but the "
                                    f"tensor has shape {t.shape}")
             g = _device.move(g, t.device)
-        if t._ctx is None:
-            if only is None or id(t) in only:
-                _accumulate_leaf(t, g, owned)
-                if hooks is not None:
-                    hooks.delivered(t)
-            continue
-        slot = pending.setdefault(id(t._ctx), [None] * t._ctx.n_outputs)
-        i = t._out_index
-        slot[i] = g if slot[i] is None else _device.add(slot[i], g)
+        deliver(t, g)
 
     for ctx in order:
         douts = pending.pop(id(ctx), None)
@@ -149,17 +158,7 @@ def _run_backward(tensors: Any, grad_tensors: Any, retain_graph: bool, inputs: A
                     f"input of shape {parent.shape}")
             if g.dtype != parent.dtype:
                 g = _device.astype(g, parent.dtype)
-            if parent._ctx is None:
-                if only is None or id(parent) in only:
-                    _accumulate_leaf(parent, g, owned)
-                    if hooks is not None:
-                        hooks.delivered(parent)
-            else:
-                if parent._retains_grad:
-                    _accumulate_leaf(parent, g, owned)
-                slot = pending.setdefault(id(parent._ctx), [None] * parent._ctx.n_outputs)
-                i = parent._out_index
-                slot[i] = g if slot[i] is None else _device.add(slot[i], g)
+            deliver(parent, g)
     if hooks is not None:
         hooks.finish()
 

@@ -122,6 +122,20 @@ def test_retain_grad_on_intermediate():
     np.testing.assert_allclose(y.grad.numpy(), 2 * np.array([3.0, 6.0]))
 
 
+def test_retain_grad_on_the_root_of_backward():
+    """As torch: a retained non-leaf that backward starts from gets the incoming gradient."""
+    x = nncore.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 3.0
+    y.retain_grad()
+    y.backward(nncore.tensor([0.5, 2.0]))
+    np.testing.assert_allclose(y.grad.numpy(), [0.5, 2.0])
+    np.testing.assert_allclose(x.grad.numpy(), [1.5, 6.0])
+    z = x * 2.0
+    z.retain_grad()
+    z.sum().backward()        # the scalar root of a sum: z gets ones
+    np.testing.assert_allclose(z.grad.numpy(), [1.0, 1.0])
+
+
 def test_custom_function_contract():
     class Cube(Function):
         @staticmethod
