@@ -371,6 +371,12 @@ def conv2d_backward(dout, inp, weight, stride=1, padding=0, dilation=1, groups=1
         # as a forward convolution: its GEMM has K = OC KH KW instead of OC, and no col2im
         dinp = conv2d_forward(dout, _flipped(weight), None, padding=tpads)
         need_dinp = False
+    if need_dweight and conv_winograd.winograd_ok(gd):
+        dweight, db = conv_winograd.dweight(dout, inp, g.pt, g.pl, get_num_threads(),
+                                            need_dbias)
+        if need_dbias:
+            dbias = db
+        need_dweight = need_dbias = False
     if need_dweight and g.OC <= 16 and conv_direct.geometry_ok(gd, dt):
         dweight, db = conv_direct.dweight_oclane(dout, inp, weight.shape,
                                                  (g.pt, pb_, g.pl, pr_), get_num_threads(),

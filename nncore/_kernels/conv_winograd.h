@@ -1,7 +1,8 @@
-/* conv_winograd.h: the input and output transforms of Winograd's F(2x2, 3x3) for
- * conv_winograd.pyx, float (_f32) and double (_f64), written as plain loops along a row of
- * tiles and compiled once per instruction set with that set's GCC target attribute, so that
- * the compiler vectorises them at its width (the build itself targets baseline x86-64).
+/* conv_winograd.h: the input, output and output-gradient transforms of Winograd's
+ * F(2x2, 3x3) for conv_winograd.pyx, float (_f32) and double (_f64), written as plain loops
+ * along a row of tiles and compiled once per instruction set with that set's GCC target
+ * attribute, so that the compiler vectorises them at its width (the build itself targets
+ * baseline x86-64).
  * Additions and subtractions only, each output in a fixed order: every level gives the same
  * bits.
  *
@@ -14,6 +15,11 @@
  *       out[oc] (OH, OW) = (A^T m A) of every tile m = M[.][oc][tile] (planes OP apart),
  *       cropped at odd edges, plus bias[oc] (bias may be NULL). row: scratch of
  *       4 TW + 2 elements.
+ *   nncore_wino_dout_##SFX(Y, dy, row, OC, OH, OW, TH, TW, OS, OP, level)
+ *       Y[xi][oc][ty TW + tx] (xi = 4 i + j, output channels OS apart, planes OP apart) =
+ *       (A dy A^T)[i][j] of the 2x2 block of dy[oc] (OH, OW) at rows 2 ty.., columns 2 tx..
+ *       (zero past the edges): the weight gradient's transform of the output gradient, the
+ *       transpose of the output transform. row: scratch of 4 TW elements.
  */
 #ifndef NNCORE_CONV_WINOGRAD_H
 #define NNCORE_CONV_WINOGRAD_H
@@ -22,6 +28,17 @@
 #include "simd.h"
 
 #define NNCORE_WINO_BODIES(T, SFX, ISA, ATTR)                                                \
+/* src[0..n) to positions off.. of a row kept as its even (ev) and odd (od) columns */       \
+ATTR static inline void nncore_wino_split_##SFX##_##ISA(                                     \
+        T *restrict ev, T *restrict od, const T *restrict src, ptrdiff_t n, ptrdiff_t off) { \
+    const ptrdiff_t i0 = off & 1, i1 = 1 - i0;   /* first src index of each parity */       \
+    T *e = ev + ((off + i0) >> 1), *o = od + ((off + i1) >> 1);                              \
+    const ptrdiff_t ne = n > i0 ? (n - i0 + 1) / 2 : 0, no = n > i1 ? (n - i1 + 1) / 2 : 0;  \
+    _Pragma("GCC ivdep")                                                                     \
+    for (ptrdiff_t k = 0; k < ne; k++) e[k] = src[i0 + 2 * k];                               \
+    _Pragma("GCC ivdep")                                                                     \
+    for (ptrdiff_t k = 0; k < no; k++) o[k] = src[i1 + 2 * k];                               \
+}                                                                                            \
 ATTR static void nncore_wino_input_##SFX##_##ISA(                                            \
         T *restrict V, T *restrict E, T *restrict Od, const T *restrict x, ptrdiff_t C,      \
         ptrdiff_t H, ptrdiff_t W, ptrdiff_t pt, ptrdiff_t pl, ptrdiff_t TH, ptrdiff_t TW,    \
@@ -30,13 +47,9 @@ ATTR static void nncore_wino_input_##SFX##_##ISA(                               
     for (ptrdiff_t c = 0; c < C; c++) {                                                      \
         memset(E, 0, (size_t)(Hp * Wh) * sizeof(T));                                         \
         memset(Od, 0, (size_t)(Hp * Wh) * sizeof(T));                                        \
-        for (ptrdiff_t r = pt; r < H + pt && r < Hp; r++) {                                  \
-            const T *src = x + (c * H + r - pt) * W;                                         \
-            for (ptrdiff_t col = 0; col < W && col + pl < 2 * Wh; col++) {                   \
-                const ptrdiff_t q = col + pl;                                                \
-                ((q & 1) ? Od : E)[r * Wh + (q >> 1)] = src[col];                            \
-            }                                                                                \
-        }                                                                                    \
+        for (ptrdiff_t r = pt; r < H + pt && r < Hp; r++)                                    \
+            nncore_wino_split_##SFX##_##ISA(E + r * Wh, Od + r * Wh, x + (c * H + r - pt) * W, \
+                                            W < 2 * Wh - pl ? W : 2 * Wh - pl, pl);          \
         for (ptrdiff_t ty = 0; ty < TH; ty++) {                                              \
             T *v = V + c * P + ty * TW;                                                      \
             const T *e0 = E + (2 * ty) * Wh, *o0 = Od + (2 * ty) * Wh;                       \
@@ -98,6 +111,39 @@ ATTR static void nncore_wino_output_##SFX##_##ISA(                              
             if (2 * ty + 1 < OH) memcpy(o + (2 * ty + 1) * OW, r1, (size_t)OW * sizeof(T));  \
         }                                                                                    \
     }                                                                                        \
+}                                                                                            \
+ATTR static void nncore_wino_dout_##SFX##_##ISA(                                             \
+        T *restrict Y, const T *restrict dy, T *restrict row, ptrdiff_t OC, ptrdiff_t OH,    \
+        ptrdiff_t OW, ptrdiff_t TH, ptrdiff_t TW, ptrdiff_t OS, ptrdiff_t OP) {              \
+    T *e0 = row, *o0 = row + TW, *e1 = row + 2 * TW, *o1 = row + 3 * TW;                     \
+    for (ptrdiff_t oc = 0; oc < OC; oc++) {                                                  \
+        const T *src = dy + oc * OH * OW;                                                    \
+        for (ptrdiff_t ty = 0; ty < TH; ty++) {                                              \
+            /* the block's two rows split into even and odd columns, zeros past the edges */ \
+            o0[TW - 1] = o1[TW - 1] = 0;                                                     \
+            nncore_wino_split_##SFX##_##ISA(e0, o0, src + 2 * ty * OW, OW, 0);               \
+            if (2 * ty + 1 < OH)                                                             \
+                nncore_wino_split_##SFX##_##ISA(e1, o1, src + (2 * ty + 1) * OW, OW, 0);     \
+            else                                                                             \
+                memset(e1, 0, (size_t)(2 * TW) * sizeof(T));                                 \
+            T *y = Y + oc * OS + ty * TW;                                                    \
+            /* A over the rows of [a b; c d]: (a, b), (a + c, b + d), (a - c, b - d),        \
+             * (-c, -d); then A^T over each row (p, q): (p, p + q, p - q, -q) */             \
+            _Pragma("GCC ivdep")                                                             \
+            for (ptrdiff_t tx = 0; tx < TW; tx++) {                                          \
+                const T a = e0[tx], b = o0[tx], c = e1[tx], d = o1[tx];                      \
+                const T p1 = a + c, q1 = b + d, p2 = a - c, q2 = b - d;                      \
+                y[0 * OP + tx] = a;        y[1 * OP + tx] = a + b;                           \
+                y[2 * OP + tx] = a - b;    y[3 * OP + tx] = -b;                              \
+                y[4 * OP + tx] = p1;       y[5 * OP + tx] = p1 + q1;                         \
+                y[6 * OP + tx] = p1 - q1;  y[7 * OP + tx] = -q1;                             \
+                y[8 * OP + tx] = p2;       y[9 * OP + tx] = p2 + q2;                         \
+                y[10 * OP + tx] = p2 - q2; y[11 * OP + tx] = -q2;                            \
+                y[12 * OP + tx] = -c;      y[13 * OP + tx] = -(c + d);                       \
+                y[14 * OP + tx] = d - c;   y[15 * OP + tx] = d;                              \
+            }                                                                                \
+        }                                                                                    \
+    }                                                                                        \
 }
 
 NNCORE_SIMD_CLONES(NNCORE_WINO_BODIES)
@@ -114,6 +160,11 @@ static void nncore_wino_output_##SFX(T *out, const T *M, const T *bias, T *row, 
                                      ptrdiff_t OP, int level) {                              \
     NNCORE_SIMD_PICK(level, nncore_wino_output_##SFX,                                        \
                      (out, M, bias, row, OC, OH, OW, TH, TW, OP));                           \
+}                                                                                            \
+static void nncore_wino_dout_##SFX(T *Y, const T *dy, T *row, ptrdiff_t OC, ptrdiff_t OH,    \
+                                   ptrdiff_t OW, ptrdiff_t TH, ptrdiff_t TW, ptrdiff_t OS,   \
+                                   ptrdiff_t OP, int level) {                                \
+    NNCORE_SIMD_PICK(level, nncore_wino_dout_##SFX, (Y, dy, row, OC, OH, OW, TH, TW, OS, OP)); \
 }
 NNCORE_WINO_ENTRIES(float, f32)
 NNCORE_WINO_ENTRIES(double, f64)

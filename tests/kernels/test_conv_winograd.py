@@ -132,3 +132,132 @@ def test_routing(shape, stride, groups, taken):
     w = np.zeros((OC, C // groups, k, k), np.float32)
     gd, _ = K._geometry(x, w, stride, 1 if k == 3 else 2, 1, groups)
     assert Wg.winograd_ok(gd) is taken
+
+
+# ------------------------------------------------------------------ weight gradient
+def _dout(x, w, pad, seed):
+    N, _, H, W = x.shape
+    OH, OW = H + pad[0] + pad[1] - 2, W + pad[2] + pad[3] - 2
+    return np.random.default_rng(seed).standard_normal((N, w.shape[0], OH, OW)).astype(x.dtype)
+
+
+def _weight_grads(dout, x, w, pad):
+    _, dw, db = K.conv2d_backward(dout, x, w, padding=pad, need_dinp=False)
+    return dw, db
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_weight_gradient_matches_float64_reference(shape, dtype):
+    N, C, H, W, OC, pad = shape
+    x, w, _ = _data(N, C, H, W, OC, dtype, seed=6)
+    dout = _dout(x, w, pad, 7)
+    assert _uses_winograd(x, w, pad)
+    dw, db = _weight_grads(dout, x, w, pad)
+    _, rdw, rdb = ref_conv_backward(dout.astype(np.float64), x.astype(np.float64),
+                                    w.astype(np.float64), (1, 1), pad, (1, 1), 1)
+    assert dw.dtype == dtype and dw.shape == w.shape and db.shape == (OC,)
+    if dtype == np.float64:
+        np.testing.assert_allclose(dw, rdw, rtol=1e-12, atol=1e-11)
+        np.testing.assert_allclose(db, rdb, rtol=1e-12, atol=1e-11)
+    else:   # relative to the largest entry: measured 2.7-8.3e-7 (im2col: 3.6-4.5e-7)
+        assert np.abs(dw - rdw).max() <= 3e-6 * np.abs(rdw).max()
+        assert np.abs(db - rdb).max() <= 3e-6 * np.abs(rdb).max()
+
+
+@pytest.mark.parametrize("shape", SHAPES[:3])
+def test_weight_gradient_same_as_the_im2col_path(shape):
+    N, C, H, W, OC, pad = shape
+    x, w, _ = _data(N, C, H, W, OC, np.float64, seed=8)
+    dout = _dout(x, w, pad, 9)
+    dw, db = _weight_grads(dout, x, w, pad)
+    before = Wg._set_allowed_for_testing(False)
+    try:
+        dw2, db2 = _weight_grads(dout, x, w, pad)
+    finally:
+        Wg._set_allowed_for_testing(before)
+    np.testing.assert_allclose(dw, dw2, rtol=1e-12, atol=1e-11)
+    np.testing.assert_allclose(db, db2, rtol=1e-12, atol=1e-11)
+
+
+def test_weight_gradient_without_bias_and_alone():
+    x, w, _ = _data(2, 32, 17, 19, 33, np.float32, seed=10)
+    pad = (1, 1, 1, 1)
+    dout = _dout(x, w, pad, 11)
+    dx, dw, db = K.conv2d_backward(dout, x, w, padding=pad, need_dinp=False, need_dbias=False)
+    assert dx is None and db is None
+    np.testing.assert_array_equal(dw, _weight_grads(dout, x, w, pad)[0])
+
+
+def test_weight_gradient_finite_differences_float64():
+    """d/dt sum(conv(x, w + t v) * dout) at t = 0 equals <dw, v>, both paths Winograd."""
+    x, w, _ = _data(1, 32, 17, 16, 32, np.float64, seed=12)
+    pad = (1, 1, 1, 1)
+    dout = _dout(x, w, pad, 13)
+    dw, db = _weight_grads(dout, x, w, pad)
+    r = np.random.default_rng(14)
+    for _ in range(3):
+        v = r.standard_normal(w.shape)
+        eps = 1e-6
+        loss = [float(np.sum(K.conv2d_forward(x, w + s * eps * v, None, padding=pad) * dout))
+                for s in (1, -1)]
+        fd = (loss[0] - loss[1]) / (2 * eps)
+        assert abs(fd - float(np.sum(dw * v))) <= 1e-6 * max(1.0, abs(fd))
+    b = r.standard_normal(32)
+    fd_b = (np.sum((K.conv2d_forward(x, w, 1e-6 * b, padding=pad)
+                    - K.conv2d_forward(x, w, -1e-6 * b, padding=pad)) * dout) / 2e-6)
+    assert abs(fd_b - float(np.sum(db * b))) <= 1e-6 * max(1.0, abs(fd_b))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_weight_gradient_every_simd_level_gives_the_same_bits(dtype):
+    x, w, _ = _data(3, 32, 17, 19, 33, dtype, seed=15)
+    pad = (1, 1, 1, 1)
+    dout = _dout(x, w, pad, 16)
+    results = {}
+    try:
+        for level in ("portable", "avx2", "avx512"):
+            results[Wg._cap_simd(level)] = _weight_grads(dout, x, w, pad)
+    finally:
+        Wg._cap_simd(None)
+    for level, (dw, db) in results.items():
+        np.testing.assert_array_equal(dw, results["portable"][0], err_msg=level)
+        np.testing.assert_array_equal(db, results["portable"][1], err_msg=level)
+
+
+def _at_threads(threads, fn):
+    before = _parallel.get_num_threads()
+    try:
+        _parallel.set_num_threads(threads)
+        return fn()
+    finally:
+        _parallel.set_num_threads(before)
+
+
+@pytest.mark.parametrize("N, counts", [(1, (1, 2, 3)), (2, (1, 3))])
+def test_weight_gradient_batch_below_the_thread_count_same_bits(N, counts):
+    """Below the thread count, the threads share each sample group's transforms and GEMMs:
+    the same GEMM calls in the same order as one thread, so the same bits."""
+    x, w, _ = _data(N, 32, 17, 18, 32, np.float32, seed=17)
+    pad = (1, 1, 1, 1)
+    dout = _dout(x, w, pad, 18)
+    results = [_at_threads(t, lambda: _weight_grads(dout, x, w, pad)) for t in counts]
+    for dw, db in results[1:]:
+        np.testing.assert_array_equal(dw, results[0][0])
+        np.testing.assert_array_equal(db, results[0][1])
+
+
+def test_weight_gradient_batch_split_over_threads_is_deterministic():
+    """From nthreads samples on, each thread sums its chunk into its own partial, added in
+    thread order: the same bits on every call at a fixed count, rounding apart across counts."""
+    x, w, _ = _data(5, 32, 17, 18, 32, np.float32, seed=19)
+    pad = (1, 1, 1, 1)
+    dout = _dout(x, w, pad, 20)
+    one = _at_threads(1, lambda: _weight_grads(dout, x, w, pad))
+    for threads in (2, 3):
+        first = _at_threads(threads, lambda: _weight_grads(dout, x, w, pad))
+        again = _at_threads(threads, lambda: _weight_grads(dout, x, w, pad))
+        np.testing.assert_array_equal(first[0], again[0])
+        np.testing.assert_array_equal(first[1], again[1])
+        for got, ref in zip(first, one):   # float32 sums of 5 x 144 tiles in two orders
+            assert np.abs(got - ref).max() <= 1e-5 * np.abs(ref).max()
