@@ -22,7 +22,8 @@
 #   dweight  channels along 16 (or 8) lanes, 8 taps per pass over the pixels (conv_oclane.h).
 # 3x3, stride 1, dilation 1, one group, >= 32 input and output channels, output >= 16 x 16:
 # the forward runs Winograd's F(2x2, 3x3) (conv_winograd.pyx), and so does the stride-1 input
-# gradient of >= 32 channels, which conv2d_backward runs as a forward convolution.
+# gradient of >= 32 channels, which conv2d_backward runs as a forward convolution, and the
+# weight and bias gradients (conv_winograd.dweight: 16 GEMMs over the transformed tiles).
 # Workspace is one col (and one dcol) per thread: bounded in the batch size.
 #
 # Parallelism: the batch is split into one static chunk per thread (GEMMs inside run with

@@ -1,6 +1,7 @@
 # conv_winograd.pyx: 3x3 stride-1 convolution by Winograd's minimal filtering F(2x2, 3x3)
-# (Lavin & Gray, 2015), float32 and float64, used by conv.pyx for the forward and for the
-# stride-1 input gradient (which it runs as a forward convolution).
+# (Lavin & Gray, 2015), float32 and float64, used by conv.pyx for the forward, for the
+# stride-1 input gradient (which it runs as a forward convolution) and for the weight and bias
+# gradients (`dweight`, described above its code below).
 #
 # Every 2x2 block of output ("tile") needs a 4x4 block of input; with the transforms
 #   V = B^T d B (input, per channel and tile),  U = G g G^T (filter, per output/input channel)
