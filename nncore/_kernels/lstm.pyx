@@ -86,11 +86,14 @@ class LSTMCache:
         self.T, self.B, self.I, self.H = T, B, I, H
 
 
-def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None):
+def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, keep_cache=True):
     """Run one LSTM layer over x (T, B, I) from states h0, c0 (B, H).
 
     Returns (output (T, B, H), h_n (B, H), c_n (B, H), cache); `cache` is what
     `lstm_backward` reads (activated gates, cell states, tanh of them, inputs, weights).
+    keep_cache=False (no backward to follow) keeps one step of gates and two of cell states
+    instead of the whole sequence's, and returns None for the cache; the outputs are the same
+    bits.
     """
     x, w_ih, w_hh, b_ih, b_hh = _check_weights(x, w_ih, w_hh, b_ih, b_hh, 4, "lstm_forward")
     T, B, I = x.shape
@@ -105,23 +108,26 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None):
     xh[:I, TB:] = 0
     _transpose_into(xh[I:I + H, :B], h0, 1)
     xh[I + H] = 1
-    cT = np.empty((T + 1, H, B), dt)
+    ring = not keep_cache
+    steps = 1 if ring else T     # gate and tanh(c) slots (cT has one more)
+    cT = np.empty((steps + 1, H, B), dt)
     _transpose_into(cT[0], c0, 1)
-    gT = np.empty((T, G, B), dt)
-    tcT = np.empty((T, H, B), dt)
+    gT = np.empty((steps, G, B), dt)
+    tcT = np.empty((steps, H, B), dt)
     out = np.empty((T, B, H), dt)
     if B > 0:
-        _forward(out, xh, gT, cT, tcT, w_cat, x, w_ih, w_hh, b_ih, b_hh, T, B, I, H, nt)
+        _forward(out, xh, gT, cT, tcT, w_cat, x, w_ih, w_hh, b_ih, b_hh, T, B, I, H, ring, nt)
     c_n = np.empty((B, H), dt)
-    _transpose_into(c_n, cT[T], 1)
-    return out, out[T - 1].copy(), c_n, LSTMCache(xh, gT, cT, tcT, w_cat, T, B, I, H)
+    _transpose_into(c_n, cT[T % 2 if ring else T], 1)
+    cache = None if ring else LSTMCache(xh, gT, cT, tcT, w_cat, T, B, I, H)
+    return out, out[T - 1].copy(), c_n, cache
 
 
 def _forward(floating[:, :, ::1] out, floating[:, ::1] xh, floating[:, :, ::1] gT,
              floating[:, :, ::1] cT, floating[:, :, ::1] tcT, floating[:, ::1] w_cat,
              const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
              const floating[:, ::1] w_hh, const floating[::1] b_ih, const floating[::1] b_hh,
-             Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, int nt):
+             Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, bint ring, int nt):
     cdef const floating *xp = &x[0, 0, 0] if I > 0 else NULL
     cdef const floating *wi = &w_ih[0, 0] if I > 0 else NULL
     cdef const floating *bi = &b_ih[0] if b_ih is not None else NULL
@@ -129,7 +135,8 @@ def _forward(floating[:, :, ::1] out, floating[:, ::1] xh, floating[:, :, ::1] g
     cdef int level = nncore_simd_level()
     with nogil:
         lstm_forward_seq(&out[0, 0, 0], &xh[0, 0], &gT[0, 0, 0], &cT[0, 0, 0], &tcT[0, 0, 0],
-                         &w_cat[0, 0], xp, wi, &w_hh[0, 0], bi, bh, T, B, I, H, nt, level)
+                         &w_cat[0, 0], xp, wi, &w_hh[0, 0], bi, bh, T, B, I, H, ring, nt,
+                         level)
 
 
 def lstm_backward(dout, dh_n, dc_n, cache, need_dx=True, need_dweight=True, need_dbias=True):

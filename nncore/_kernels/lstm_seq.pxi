@@ -27,24 +27,31 @@ cdef extern from "rnn_pointwise.h" nogil:
                              const double *tc, Py_ssize_t rows, Py_ssize_t n, int level)
 
 
+cdef inline Py_ssize_t _slot(Py_ssize_t t, bint ring) noexcept nogil:
+    """Step t's slot in gT / tcT: t when the caches are kept, else the one reused slot."""
+    return 0 if ring else t
+
+
 cdef inline void _fwd_units(floating *gT, floating *cT, floating *tcT, floating *xh,
                             floating *out, Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t t,
-                            Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
+                            Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, bint ring,
                             int level) noexcept nogil:
-    """Gate pass of hidden units [j0, j1) at step t over their B lanes."""
-    cdef Py_ssize_t HB = H * B, LX = (T + 1) * B
-    cdef floating *g = gT + t * 4 * HB + j0 * B
-    cdef floating *c = cT + t * HB + j0 * B
+    """Gate pass of hidden units [j0, j1) at step t over their B lanes. ring: no caches
+    kept (gT and tcT hold one step, cT two: c_{t-1} in slot t % 2, c_t in the other)."""
+    cdef Py_ssize_t HB = H * B, LX = (T + 1) * B, ts = _slot(t, ring)
+    cdef floating *g = gT + ts * 4 * HB + j0 * B
+    cdef floating *c = cT + ((t & 1) if ring else t) * HB + j0 * B
+    cdef floating *c_next = cT + (((t + 1) & 1) if ring else t + 1) * HB + j0 * B
     if j1 <= j0:
         return
     if floating is float:
-        nncore_lstm_fwd_f32(g, g + HB, g + 2 * HB, g + 3 * HB, c, c + HB, tcT + t * HB + j0 * B,
-                            xh + (I + j0) * LX + (t + 1) * B, LX, out + t * HB + j0, H,
-                            j1 - j0, B, level)
+        nncore_lstm_fwd_f32(g, g + HB, g + 2 * HB, g + 3 * HB, c, c_next,
+                            tcT + ts * HB + j0 * B, xh + (I + j0) * LX + (t + 1) * B, LX,
+                            out + t * HB + j0, H, j1 - j0, B, level)
     else:
-        nncore_lstm_fwd_f64(g, g + HB, g + 2 * HB, g + 3 * HB, c, c + HB, tcT + t * HB + j0 * B,
-                            xh + (I + j0) * LX + (t + 1) * B, LX, out + t * HB + j0, H,
-                            j1 - j0, B, level)
+        nncore_lstm_fwd_f64(g, g + HB, g + 2 * HB, g + 3 * HB, c, c_next,
+                            tcT + ts * HB + j0 * B, xh + (I + j0) * LX + (t + 1) * B, LX,
+                            out + t * HB + j0, H, j1 - j0, B, level)
 
 
 cdef inline void _bwd_units(floating *dgT, floating *dxh, floating *dcT, floating *doutT,
@@ -125,9 +132,10 @@ cdef void _fill_inputs(floating *w_cat, floating *xh, const floating *w_ih,
 
 cdef void lstm_forward_seq(floating *out,              # OUT (T, B, H) the layer output
                            floating *xh,               # IN/OUT (K1, (T+1) B), see header
-                           floating *gT,               # OUT cache (T, G, B)
-                           floating *cT,               # IN/OUT (T+1, H, B): cT[0] = c0^T
-                           floating *tcT,              # OUT cache (T, H, B)
+                           floating *gT,               # OUT cache (T, G, B); ring: (1, G, B)
+                           floating *cT,               # IN/OUT (T+1, H, B): cT[0] = c0^T;
+                                                       #   ring: (2, H, B), c_T in [T % 2]
+                           floating *tcT,              # OUT cache (T, H, B); ring: (1, H, B)
                            floating *w_cat,            # OUT cache (G, K1)
                            const floating *x,          # IN (T, B, I)
                            const floating *w_ih,       # IN (G, I)
@@ -135,6 +143,7 @@ cdef void lstm_forward_seq(floating *out,              # OUT (T, B, H) the layer
                            const floating *b_ih,       # IN (G,) or NULL
                            const floating *b_hh,       # IN (G,) or NULL
                            Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
+                           bint ring,                  # keep no caches (inference)
                            int nt, int level) noexcept nogil:
     cdef Py_ssize_t G = 4 * H, K1 = I + H + 1, TB = T * B, LX = (T + 1) * B, t, q, k, a
     cdef Py_ssize_t k0, k1
@@ -142,9 +151,9 @@ cdef void lstm_forward_seq(floating *out,              # OUT (T, B, H) the layer
     if B * H < ROWS_PARALLEL_MIN:
         _fill_inputs(w_cat, xh, w_ih, w_hh, b_ih, b_hh, x, 0, H, 0, TB, T, B, I, H, level)
         for t in range(T):
-            _gemm(False, False, G, B, K1, w_cat, K1, xh + t * B, LX, 0, gT + t * G * B, B,
-                  NULL, nt)
-            _fwd_units(gT, cT, tcT, xh, out, 0, H, t, T, B, I, H, level)
+            _gemm(False, False, G, B, K1, w_cat, K1, xh + t * B, LX, 0,
+                  gT + _slot(t, ring) * G * B, B, NULL, nt)
+            _fwd_units(gT, cT, tcT, xh, out, 0, H, t, T, B, I, H, ring, level)
         return
     # One parallel region for the whole sequence. The hidden units are cut into fixed chunks
     # of UNIT_CHUNK and thread p owns a run of chunks [k0, k1): it builds their W_cat rows,
@@ -168,9 +177,9 @@ cdef void lstm_forward_seq(floating *out,              # OUT (T, B, H) the layer
                 for q in range(4):
                     _gemm(False, False, min(H, a + UNIT_CHUNK) - a, B, K1,
                           w_cat + (q * H + a) * K1, K1, xh + t * B, LX, 0,
-                          gT + t * G * B + (q * H + a) * B, B, NULL, 1)
+                          gT + _slot(t, ring) * G * B + (q * H + a) * B, B, NULL, 1)
             _fwd_units(gT, cT, tcT, xh, out, min(H, k0 * UNIT_CHUNK),
-                       min(H, k1 * UNIT_CHUNK), t, T, B, I, H, level)
+                       min(H, k1 * UNIT_CHUNK), t, T, B, I, H, ring, level)
             nncore_omp_barrier()
 
 

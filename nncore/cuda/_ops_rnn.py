@@ -42,8 +42,10 @@ class LSTMCache:
         self.H = w_hh.shape[1]
 
 
-def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None) -> tuple:
-    """One LSTM layer over x (T, B, I) from h0, c0 (B, H) -> (out (T, B, H), h_n, c_n, cache)."""
+def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, keep_cache=True) -> tuple:
+    """One LSTM layer over x (T, B, I) from h0, c0 (B, H) -> (out (T, B, H), h_n, c_n, cache).
+    keep_cache=False returns None for the cache (the CPU kernel then keeps only one step's
+    buffers; here the buffers are the same, released on return)."""
     fn = "lstm_forward"
     x, w_ih, w_hh, b_ih, b_hh = _rnn_inputs(x, w_ih, w_hh, b_ih, b_hh, 4, fn)
     T, B, I = x.shape
@@ -66,7 +68,7 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None) -> tuple:
         _ext.gemm(False, True, B, 4 * H, H, 1.0, h_prev, max(H, 1), w_hh, max(H, 1), 1.0,
                   gates_t[t], max(4 * H, 1), None, 0)
         _ext.lstm_pointwise_forward(gates_t[t], cs_t[t], cs_t[t + 1], tcs_t[t], out_t[t], B, H)
-    cache = LSTMCache(x, h0, w_ih, w_hh, gates, cs, tcs, out)
+    cache = LSTMCache(x, h0, w_ih, w_hh, gates, cs, tcs, out) if keep_cache else None
     return out, out[T - 1].copy(), cs[T].copy(), cache
 
 

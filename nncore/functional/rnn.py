@@ -26,9 +26,13 @@ class LSTMLayer(Function):
 
     @staticmethod
     def forward(ctx: Context, x, h0, c0, w_ih, w_hh, b_ih, b_hh) -> tuple:
-        out, h_n, c_n, cache = _device.kernels(x, _lstm).lstm_forward(x, h0, c0, w_ih, w_hh,
-                                                                       b_ih, b_hh)
-        ctx.save_for_backward(cache)
+        # without a backward to follow (no_grad, or no input needs a gradient) the kernel
+        # keeps one step of gates instead of the whole sequence's
+        keep = any(ctx.needs_input_grad)
+        out, h_n, c_n, cache = _device.kernels(x, _lstm).lstm_forward(
+            x, h0, c0, w_ih, w_hh, b_ih, b_hh, keep_cache=keep)
+        if keep:
+            ctx.save_for_backward(cache)
         return out, h_n, c_n
 
     @staticmethod

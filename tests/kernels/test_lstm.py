@@ -136,6 +136,44 @@ def test_backward_optional_gradients_are_none_and_others_unchanged(shape, need):
             assert got is None, f"gradient {i}"
 
 
+# serial and parallel paths, odd and even T (c_T ends in either slot of the two-step ring)
+@pytest.mark.parametrize("shape", [(3, 2, 5, 7), (4, 2, 5, 7), (5, 32, 70, 260),
+                                   (6, 32, 70, 260)])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_forward_without_cache_gives_the_same_bits(shape, dtype, threads):
+    """keep_cache=False reuses one step of gate buffers (inference): same outputs, no cache;
+    and the buffers' reuse must not leak one step's values into the next (the reference
+    check below catches that)."""
+    args = make(*shape, dtype=dtype, seed=3)
+    before = nncore.get_num_threads()
+    try:
+        nncore.set_num_threads(threads)
+        out, h_n, c_n, cache = K.lstm_forward(*args)
+        out2, h_n2, c_n2, cache2 = K.lstm_forward(*args, keep_cache=False)
+    finally:
+        nncore.set_num_threads(before)
+    assert cache is not None and cache2 is None
+    for a, b in ((out, out2), (h_n, h_n2), (c_n, c_n2)):
+        np.testing.assert_array_equal(a, b)
+    ref_out, ref_h, ref_c = ref_lstm(*_f64(args))
+    tol = 1e-12 if dtype == np.float64 else 2e-5
+    np.testing.assert_allclose(c_n2, ref_c, rtol=tol, atol=tol)
+    np.testing.assert_allclose(out2, ref_out, rtol=tol, atol=tol)
+
+
+def test_no_grad_layer_keeps_no_cache():
+    """nn.LSTM under no_grad: same output as with autograd, and nothing saved for backward."""
+    lstm = nncore.nn.LSTM(5, 7)
+    x = nncore.randn(4, 3, 5)
+    out, (h, c) = lstm(x)
+    with nncore.no_grad():
+        out2, (h2, c2) = lstm(x)
+    assert out2.grad_fn is None and out.grad_fn is not None
+    for a, b in ((out, out2), (h, h2), (c, c2)):
+        np.testing.assert_array_equal(a.detach().numpy(), b.numpy())
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("which", ["b_ih", "b_hh"])
 def test_one_bias_only(dtype, which):
