@@ -102,48 +102,60 @@ cdef extern from "conv_im2col.h" nogil:
                              int accumulate)
 
 
+cdef inline Py_ssize_t _plane(Py_ssize_t n, Py_ssize_t itemsize) noexcept nogil:
+    """The stride of the 16 planes of n elements: >= n, and 64 bytes past a multiple of
+    4 KiB. The transforms touch the same column of all 16 planes at once; planes a multiple of
+    4 KiB apart (C P = 64 x 256 floats is) fall in one L1 set, which holds 8 lines: measured,
+    that made the input, output and output-gradient transforms 1.3-2.2x slower."""
+    cdef Py_ssize_t nbytes = n * itemsize, r = nbytes % 4096
+    return (nbytes - r + (64 if r <= 64 else 4096 + 64)) // itemsize
+
+
 cdef inline void _inputs(floating* V, floating* E, floating* Od, const floating* x,
-                         Py_ssize_t c0, Py_ssize_t c1, Py_ssize_t C, Py_ssize_t H,
-                         Py_ssize_t W, Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t TH,
-                         Py_ssize_t TW, int level) noexcept nogil:
-    """Input transform of channels [c0, c1) of one sample into V (16, C, P)."""
+                         Py_ssize_t c0, Py_ssize_t c1, Py_ssize_t H, Py_ssize_t W,
+                         Py_ssize_t pt, Py_ssize_t pl, Py_ssize_t TH, Py_ssize_t TW,
+                         Py_ssize_t VP, int level) noexcept nogil:
+    """Input transform of channels [c0, c1) of one sample into V (16 planes VP apart, each
+    (C, P))."""
     cdef Py_ssize_t P = TH * TW
     if c1 <= c0:
         return
     if floating is float:
         nncore_wino_input_f32(V + c0 * P, E, Od, x + c0 * H * W, c1 - c0, H, W, pt, pl, TH,
-                              TW, C * P, level)
+                              TW, VP, level)
     else:
         nncore_wino_input_f64(V + c0 * P, E, Od, x + c0 * H * W, c1 - c0, H, W, pt, pl, TH,
-                              TW, C * P, level)
+                              TW, VP, level)
 
 
 cdef inline void _outputs(floating* out, const floating* M, const floating* bias,
-                          floating* row, Py_ssize_t o0, Py_ssize_t o1, Py_ssize_t OC,
-                          Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t TH, Py_ssize_t TW,
+                          floating* row, Py_ssize_t o0, Py_ssize_t o1, Py_ssize_t OH,
+                          Py_ssize_t OW, Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t MP,
                           int level) noexcept nogil:
-    """Output transform of output channels [o0, o1) of one sample from M (16, OC, P)."""
+    """Output transform of output channels [o0, o1) of one sample from M (16 planes MP
+    apart, each (OC, P))."""
     cdef Py_ssize_t P = TH * TW
     cdef const floating* b = bias + o0 if bias != NULL else NULL
     if o1 <= o0:
         return
     if floating is float:
         nncore_wino_output_f32(out + o0 * OH * OW, M + o0 * P, b, row, o1 - o0, OH, OW, TH,
-                               TW, OC * P, level)
+                               TW, MP, level)
     else:
         nncore_wino_output_f64(out + o0 * OH * OW, M + o0 * P, b, row, o1 - o0, OH, OW, TH,
-                               TW, OC * P, level)
+                               TW, MP, level)
 
 
 cdef inline void _gemm(floating* M, const floating* U, const floating* V, Py_ssize_t xi,
-                       Py_ssize_t OC, Py_ssize_t C, Py_ssize_t P) noexcept nogil:
+                       Py_ssize_t OC, Py_ssize_t C, Py_ssize_t P, Py_ssize_t VP,
+                       Py_ssize_t MP) noexcept nogil:
     """M[xi] (OC, P) = U[xi] (OC, C) @ V[xi] (C, P), on the calling thread."""
     if floating is float:
-        sgemm(False, False, OC, P, C, 1.0, U + xi * OC * C, C, V + xi * C * P, P, 0.0,
-              M + xi * OC * P, P, NULL, 1)
+        sgemm(False, False, OC, P, C, 1.0, U + xi * OC * C, C, V + xi * VP, P, 0.0,
+              M + xi * MP, P, NULL, 1)
     else:
-        dgemm(False, False, OC, P, C, 1.0, U + xi * OC * C, C, V + xi * C * P, P, 0.0,
-              M + xi * OC * P, P, NULL, 1)
+        dgemm(False, False, OC, P, C, 1.0, U + xi * OC * C, C, V + xi * VP, P, 0.0,
+              M + xi * MP, P, NULL, 1)
 
 
 cdef void _run(floating* out, const floating* inp, const floating* U, const floating* bias,
@@ -155,7 +167,8 @@ cdef void _run(floating* out, const floating* inp, const floating* U, const floa
     sharing out its input channels, then its 16 GEMMs, then its output channels. Either way
     every element is computed by one thread in the same order: the same bits at any count."""
     cdef Py_ssize_t TH = (OH + 1) // 2, TW = (OW + 1) // 2, P = TH * TW
-    cdef Py_ssize_t vsize = 16 * C * P, msize = 16 * OC * P, plane = (2 * TH + 2) * (TW + 1)
+    cdef Py_ssize_t VP = _plane(C * P, sizeof(floating)), MP = _plane(OC * P, sizeof(floating))
+    cdef Py_ssize_t vsize = 16 * VP, msize = 16 * MP, plane = (2 * TH + 2) * (TW + 1)
     cdef Py_ssize_t ssize = 2 * plane + 4 * TW + 2
     cdef Py_ssize_t chunk, n, xi
     cdef floating* s
@@ -165,24 +178,24 @@ cdef void _run(floating* out, const floating* inp, const floating* U, const floa
         for t in prange(nthreads, schedule='static', num_threads=nthreads):
             s = scratch + t * ssize
             for n in range(t * chunk, min(N, (t + 1) * chunk)):
-                _inputs(V + t * vsize, s, s + plane, inp + n * C * H * W, 0, C, C, H, W, pt,
-                        pl, TH, TW, level)
+                _inputs(V + t * vsize, s, s + plane, inp + n * C * H * W, 0, C, H, W, pt, pl,
+                        TH, TW, VP, level)
                 for xi in range(16):
-                    _gemm(M + t * msize, U, V + t * vsize, xi, OC, C, P)
+                    _gemm(M + t * msize, U, V + t * vsize, xi, OC, C, P, VP, MP)
                 _outputs(out + n * OC * OH * OW, M + t * msize, bias, s + 2 * plane, 0, OC,
-                         OC, OH, OW, TH, TW, level)
+                         OH, OW, TH, TW, MP, level)
         return
     for n in range(N):
         for t in prange(nthreads, schedule='static', num_threads=nthreads):
             s = scratch + t * ssize
             _inputs(V, s, s + plane, inp + n * C * H * W, t * C // nthreads,
-                    (t + 1) * C // nthreads, C, H, W, pt, pl, TH, TW, level)
+                    (t + 1) * C // nthreads, H, W, pt, pl, TH, TW, VP, level)
         for xi in prange(16, schedule='static', num_threads=nthreads):
-            _gemm(M, U, V, xi, OC, C, P)
+            _gemm(M, U, V, xi, OC, C, P, VP, MP)
         for t in prange(nthreads, schedule='static', num_threads=nthreads):
             s = scratch + t * ssize
             _outputs(out + n * OC * OH * OW, M, bias, s + 2 * plane, t * OC // nthreads,
-                     (t + 1) * OC // nthreads, OC, OH, OW, TH, TW, level)
+                     (t + 1) * OC // nthreads, OH, OW, TH, TW, MP, level)
 
 
 cdef void _filter_transform(floating* U, const floating* w, Py_ssize_t OC,
@@ -220,8 +233,10 @@ def run(out, inp, weight, bias, Py_ssize_t pt, Py_ssize_t pl, int nthreads) -> N
     dt = inp.dtype
     scratch = np.empty(nt * (2 * (2 * TH + 2) * (TW + 1) + 4 * TW + 2), dt)
     _run_arrays(out.reshape(-1), inp.reshape(-1), weight.reshape(-1), bias,
-                np.empty(16 * OC * C, dt), np.empty(copies * 16 * C * TH * TW, dt),
-                np.empty(copies * 16 * OC * TH * TW, dt), scratch, N, C, inp.shape[2],
+                np.empty(16 * OC * C, dt),
+                np.empty(copies * 16 * _plane(C * TH * TW, dt.itemsize), dt),
+                np.empty(copies * 16 * _plane(OC * TH * TW, dt.itemsize), dt), scratch, N, C,
+                inp.shape[2],
                 inp.shape[3], OC, out.shape[2], out.shape[3], pt, pl, nt)
 
 
@@ -251,6 +266,11 @@ def _run_arrays(floating[::1] out, const floating[::1] inp, const floating[::1] 
 # its channels' transforms and then its 16 GEMMs (no partials). Measured at 2 threads with a
 # shared S for every batch, the barriers between the phases made the path 1.1-2.6x slower.
 
+cdef struct DwGeom:
+    Py_ssize_t N, C, H, W, OC, OH, OW, pt, pl, TH, TW, P, nb, KB, plane, ssize
+    Py_ssize_t VP, YP    # plane strides of V (16, C, KB) and Y (16, OC, KB), see _plane
+
+
 cdef inline void _douts(floating* Y, const floating* dy, floating* row, Py_ssize_t OH,
                         Py_ssize_t OW, Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t OP,
                         int level) noexcept nogil:
@@ -272,15 +292,14 @@ cdef inline void _input1(floating* V, floating* E, floating* Od, const floating*
 
 
 cdef inline void _dw_gemm(floating* S, const floating* Y, const floating* V, Py_ssize_t xi,
-                          Py_ssize_t OC, Py_ssize_t C, Py_ssize_t K, Py_ssize_t KB,
-                          bint accumulate) noexcept nogil:
+                          const DwGeom* g, Py_ssize_t K, bint accumulate) noexcept nogil:
     """S[xi] (OC, C) (+)= Y[xi] (OC, K) @ V[xi] (C, K)^T (rows KB apart), on this thread."""
     if floating is float:
-        sgemm(False, True, OC, C, K, 1.0, Y + xi * OC * KB, KB, V + xi * C * KB, KB,
-              1.0 if accumulate else 0.0, S + xi * OC * C, C, NULL, 1)
+        sgemm(False, True, g.OC, g.C, K, 1.0, Y + xi * g.YP, g.KB, V + xi * g.VP, g.KB,
+              1.0 if accumulate else 0.0, S + xi * g.OC * g.C, g.C, NULL, 1)
     else:
-        dgemm(False, True, OC, C, K, 1.0, Y + xi * OC * KB, KB, V + xi * C * KB, KB,
-              1.0 if accumulate else 0.0, S + xi * OC * C, C, NULL, 1)
+        dgemm(False, True, g.OC, g.C, K, 1.0, Y + xi * g.YP, g.KB, V + xi * g.VP, g.KB,
+              1.0 if accumulate else 0.0, S + xi * g.OC * g.C, g.C, NULL, 1)
 
 
 cdef inline void _bias_sums(floating* db, const floating* Y5, Py_ssize_t OC, Py_ssize_t K,
@@ -291,10 +310,6 @@ cdef inline void _bias_sums(floating* db, const floating* Y5, Py_ssize_t OC, Py_
             nncore_row_sums_f32(db + oc, Y5 + oc * KB, 1, K, accumulate)
         else:
             nncore_row_sums_f64(db + oc, Y5 + oc * KB, 1, K, accumulate)
-
-
-cdef struct DwGeom:
-    Py_ssize_t N, C, H, W, OC, OH, OW, pt, pl, TH, TW, P, nb, KB, plane, ssize
 
 
 cdef inline void _group_transforms(floating* V, floating* Y, floating* s, const floating* dout,
@@ -308,11 +323,11 @@ cdef inline void _group_transforms(floating* V, floating* Y, floating* s, const 
         m = j // g.C
         _input1(V + (j - m * g.C) * g.KB + m * g.P, s, s + g.plane,
                 inp + (n0 * g.C + j) * g.H * g.W, g.H, g.W, g.pt, g.pl, g.TH, g.TW,
-                g.C * g.KB, level)
+                g.VP, level)
     for j in range(k0, k1):
         m = j // g.OC
         _douts(Y + (j - m * g.OC) * g.KB + m * g.P, dout + (n0 * g.OC + j) * g.OH * g.OW,
-               s, g.OH, g.OW, g.TH, g.TW, g.OC * g.KB, level)
+               s, g.OH, g.OW, g.TH, g.TW, g.YP, level)
 
 
 cdef void _dweight_chunks(floating* S, floating* db, const floating* dout,
@@ -337,15 +352,15 @@ cdef void _dweight_chunks(floating* S, floating* db, const floating* dout,
         n0 = lo
         while n0 < hi:
             cnt = min(g.nb, hi - n0)
-            _group_transforms(V + t * 16 * g.C * g.KB, Y + t * 16 * g.OC * g.KB,
+            _group_transforms(V + t * 16 * g.VP, Y + t * 16 * g.YP,
                               scratch + t * g.ssize, dout, inp, n0, 0, cnt * g.C, 0,
                               cnt * g.OC, g, level)
             for xi in range(16):
-                _dw_gemm(St, Y + t * 16 * g.OC * g.KB, V + t * 16 * g.C * g.KB, xi, g.OC,
-                         g.C, cnt * g.P, g.KB, n0 > lo)
+                _dw_gemm(St, Y + t * 16 * g.YP, V + t * 16 * g.VP, xi, g, cnt * g.P,
+                         n0 > lo)
             if dbt != NULL:
-                _bias_sums(dbt, Y + t * 16 * g.OC * g.KB + 5 * g.OC * g.KB, g.OC,
-                           cnt * g.P, g.KB, n0 > lo)
+                _bias_sums(dbt, Y + t * 16 * g.YP + 5 * g.YP, g.OC, cnt * g.P, g.KB,
+                           n0 > lo)
             n0 = n0 + g.nb
     for i in prange(SS, schedule='static', num_threads=nthreads):
         S[i] = S[SS + i]
@@ -373,9 +388,9 @@ cdef void _dweight_shared(floating* S, floating* db, const floating* dout,
                               t * cnt * g.OC // nthreads, (t + 1) * cnt * g.OC // nthreads,
                               g, level)
         for xi in prange(16, schedule='static', num_threads=nthreads):
-            _dw_gemm(S, Y, V, xi, g.OC, g.C, cnt * g.P, g.KB, n0 > 0)
+            _dw_gemm(S, Y, V, xi, g, cnt * g.P, n0 > 0)
             if xi == 5 and db != NULL:
-                _bias_sums(db, Y + 5 * g.OC * g.KB, g.OC, cnt * g.P, g.KB, n0 > 0)
+                _bias_sums(db, Y + 5 * g.YP, g.OC, cnt * g.P, g.KB, n0 > 0)
         n0 = n0 + g.nb
 
 
@@ -417,6 +432,8 @@ def dweight(dout, inp, Py_ssize_t pt, Py_ssize_t pl, int nthreads, bint need_dbi
     g.KB = g.nb * g.P
     g.plane = (2 * g.TH + 2) * (g.TW + 1)
     g.ssize = 2 * g.plane + 4 * g.TW
+    g.VP = _plane(g.C * g.KB, inp.dtype.itemsize)
+    g.YP = _plane(g.OC * g.KB, inp.dtype.itemsize)
     cdef int nt = max(1, nthreads)
     cdef int copies = nt if g.N >= nt else 1   # V, Y per thread (and partial sums), or shared
     cdef int partials = nt if g.N >= nt else 0
@@ -427,8 +444,7 @@ def dweight(dout, inp, Py_ssize_t pt, Py_ssize_t pl, int nthreads, bint need_dbi
     db = np.empty((partials + 1) * g.OC, dt) if need_dbias else None
     _dweight_arrays(dw.reshape(-1), db, np.empty((partials + 1) * 16 * g.OC * g.C, dt),
                     dout.reshape(-1), inp.reshape(-1),
-                    np.empty(copies * 16 * g.C * g.KB, dt),
-                    np.empty(copies * 16 * g.OC * g.KB, dt), np.empty(nt * g.ssize, dt), g,
+                    np.empty(copies * 16 * g.VP, dt), np.empty(copies * 16 * g.YP, dt), np.empty(nt * g.ssize, dt), g,
                     nt)
     return dw, db[:g.OC].copy() if need_dbias else None
 
