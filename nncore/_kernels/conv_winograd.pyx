@@ -104,9 +104,10 @@ cdef extern from "conv_im2col.h" nogil:
 
 cdef inline Py_ssize_t _plane(Py_ssize_t n, Py_ssize_t itemsize) noexcept nogil:
     """The stride of the 16 planes of n elements: >= n, and 64 bytes past a multiple of
-    4 KiB. The transforms touch the same column of all 16 planes at once; planes a multiple of
-    4 KiB apart (C P = 64 x 256 floats is) fall in one L1 set, which holds 8 lines: measured,
-    that made the input, output and output-gradient transforms 1.3-2.2x slower."""
+    4 KiB. The transforms touch the same column of all 16 planes at once, and planes a
+    multiple of 4 KiB apart (64 channels x 256 tiles of floats are 64 KiB) fall in one L1 set,
+    which holds 8 lines: measured, that made the input, output and output-gradient transforms
+    1.3-2.2x slower."""
     cdef Py_ssize_t nbytes = n * itemsize, r = nbytes % 4096
     return (nbytes - r + (64 if r <= 64 else 4096 + 64)) // itemsize
 
