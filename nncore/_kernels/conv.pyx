@@ -20,10 +20,11 @@
 #            the batch has >= 16 samples and the input >= 4 channels, else the row kernel on
 #            the zero-padded output gradient with the flipped, channel-swapped kernel;
 #   dweight  channels along 16 (or 8) lanes, 8 taps per pass over the pixels (conv_oclane.h).
-# 3x3, stride 1, dilation 1, one group, >= 32 input and output channels, output >= 16 x 16:
-# the forward runs Winograd's F(2x2, 3x3) (conv_winograd.pyx), and so does the stride-1 input
-# gradient of >= 32 channels, which conv2d_backward runs as a forward convolution, and the
-# weight and bias gradients (conv_winograd.dweight: 16 GEMMs over the transformed tiles).
+# 3x3, stride 1, dilation 1, one group, enough channels and output tiles (winograd_ok,
+# weight_grad_ok): the forward runs Winograd's F(2x2, 3x3) (conv_winograd.pyx), and so do the
+# stride-1 input gradient of >= 32 channels, which conv2d_backward runs as a forward
+# convolution, and the weight and bias gradients (conv_winograd.dweight: 16 GEMMs over the
+# transformed tiles).
 # Workspace is one col (and one dcol) per thread: bounded in the batch size.
 #
 # Parallelism: the batch is split into one static chunk per thread (GEMMs inside run with
@@ -372,7 +373,7 @@ def conv2d_backward(dout, inp, weight, stride=1, padding=0, dilation=1, groups=1
         # as a forward convolution: its GEMM has K = OC KH KW instead of OC, and no col2im
         dinp = conv2d_forward(dout, _flipped(weight), None, padding=tpads)
         need_dinp = False
-    if need_dweight and conv_winograd.winograd_ok(gd):
+    if need_dweight and conv_winograd.weight_grad_ok(gd):
         dweight, db = conv_winograd.dweight(dout, inp, g.pt, g.pl, get_num_threads(),
                                             need_dbias)
         if need_dbias:

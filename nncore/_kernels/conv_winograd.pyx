@@ -31,21 +31,53 @@ from ._simd cimport nncore_simd_level, nncore_simd_name
 from ._types cimport floating
 from .gemm cimport dgemm, sgemm
 
-WINOGRAD_MIN_C = 32      # input and output channels (K = C of its 16 GEMMs)
-WINOGRAD_MIN_SIZE = 16   # output rows and columns (rows of >= 8 tiles for the vector loops)
-WEIGHT_GRAD_K = 256      # tiles per weight-gradient GEMM: whole samples, at least this many
+# Where the path beats im2col + GEMM (and, for <= 16 output channels, the direct kernels),
+# measured with the padded planes and the threaded filter transform (float32, 1 and 2 threads,
+# fourth session of 2026-11-28; im2col/Winograd time ratios):
+#   forward: 16 -> 32 channels at 16x16 1.26-1.45x, at 32x32 1.27-1.74x; 64 channels at 8x8
+#     1.09-1.32x, 128 at 8x8 1.44-1.76x, 64 at 4x4 1.10-1.12x, 256 at 4x4 1.34-1.40x; but 32
+#     channels at 8x8 0.80-1.10x and 32 at 4x4 0.80-0.99x; with few tiles the filter
+#     transform dominates (batch 1, 512 channels at 4x4: 0.28-0.37x).
+#   weight gradient: 32 channels at 8x8 1.17-1.23x, at 4x4 1.21-1.35x, 64-256 channels at 4x4
+#     1.23-1.72x; 16 input channels 0.74-0.92x; few tiles lose (8 x 256 channels at 4x4:
+#     0.57-0.74x, batch 1 x 256 at 8x8: 0.25-0.81x).
+WINOGRAD_MIN_OC = 32        # forward: output channels (the direct kernels take <= 16)
+WINOGRAD_MIN_C = 16         # forward: input channels at >= 16 x 16 output ...
+WINOGRAD_SMALL_MIN_C = 64   # ... and at smaller outputs (down to WINOGRAD_MIN_SIZE)
+WINOGRAD_MIN_TILES = 32     # forward: output tiles in the batch (pays for the filter transform)
+WEIGHT_GRAD_MIN_C = 32      # weight gradient: input and output channels
+WEIGHT_GRAD_MIN_TILES = 64  # weight gradient: output tiles in the batch
+WINOGRAD_MIN_SIZE = 4       # output rows and columns
+WEIGHT_GRAD_K = 256         # tiles per weight-gradient GEMM: whole samples, at least this many
 _allowed = True
 
 
-def winograd_ok(dict g) -> bool:
-    """3x3, stride 1, dilation 1, one group, >= 32 input and output channels and a >= 16 x 16
-    output. Measured forward against im2col + GEMM at 2 threads (float32): 32x64x32x32 -> 64
-    1.72x, 32 channels at 32x32 1.53x, at 16x16 1.14x; slower at 8x8 (0.53x) and with 16
-    channels (0.56x). `g` is conv.pyx's geometry dict."""
+def _tiles(dict g) -> int:
+    return g["N"] * ((g["OH"] + 1) // 2) * ((g["OW"] + 1) // 2)
+
+
+def _shape_ok(dict g) -> bool:
     return (_allowed and g["KH"] == 3 and g["KW"] == 3 and g["sh"] == 1 and g["sw"] == 1
             and g["dh"] == 1 and g["dw"] == 1 and g["G"] == 1
-            and g["C"] >= WINOGRAD_MIN_C and g["OC"] >= WINOGRAD_MIN_C
-            and g["OH"] >= WINOGRAD_MIN_SIZE and g["OW"] >= WINOGRAD_MIN_SIZE)
+            and min(g["OH"], g["OW"]) >= WINOGRAD_MIN_SIZE)
+
+
+def winograd_ok(dict g) -> bool:
+    """The forward (and the stride-1 input gradient, a forward convolution) takes the path:
+    3x3, stride 1, dilation 1, one group, >= 32 output channels, >= 16 input channels at a
+    >= 16 x 16 output or >= 64 at a >= 4 x 4 one, and >= 32 output tiles in the batch (see the
+    measurements above). `g` is conv.pyx's geometry dict."""
+    small = min(g["OH"], g["OW"]) < 16
+    return (_shape_ok(g) and g["OC"] >= WINOGRAD_MIN_OC
+            and g["C"] >= (WINOGRAD_SMALL_MIN_C if small else WINOGRAD_MIN_C)
+            and _tiles(g) >= WINOGRAD_MIN_TILES)
+
+
+def weight_grad_ok(dict g) -> bool:
+    """The weight and bias gradients take the path: 3x3, stride 1, dilation 1, one group,
+    >= 32 input and output channels, a >= 4 x 4 output and >= 64 output tiles in the batch."""
+    return (_shape_ok(g) and g["C"] >= WEIGHT_GRAD_MIN_C and g["OC"] >= WEIGHT_GRAD_MIN_C
+            and _tiles(g) >= WEIGHT_GRAD_MIN_TILES)
 
 
 cdef extern from "simd.h" nogil:
@@ -148,15 +180,16 @@ cdef inline void _outputs(floating* out, const floating* M, const floating* bias
 
 
 cdef inline void _gemm(floating* M, const floating* U, const floating* V, Py_ssize_t xi,
-                       Py_ssize_t OC, Py_ssize_t C, Py_ssize_t P, Py_ssize_t VP,
-                       Py_ssize_t MP) noexcept nogil:
-    """M[xi] (OC, P) = U[xi] (OC, C) @ V[xi] (C, P), on the calling thread."""
+                       Py_ssize_t OC, Py_ssize_t C, Py_ssize_t P, Py_ssize_t UP,
+                       Py_ssize_t VP, Py_ssize_t MP) noexcept nogil:
+    """M[xi] (OC, P) = U[xi] (OC, C) @ V[xi] (C, P), on the calling thread (planes UP, VP,
+    MP apart)."""
     if floating is float:
-        sgemm(False, False, OC, P, C, 1.0, U + xi * OC * C, C, V + xi * VP, P, 0.0,
-              M + xi * MP, P, NULL, 1)
+        sgemm(False, False, OC, P, C, 1.0, U + xi * UP, C, V + xi * VP, P, 0.0, M + xi * MP,
+              P, NULL, 1)
     else:
-        dgemm(False, False, OC, P, C, 1.0, U + xi * OC * C, C, V + xi * VP, P, 0.0,
-              M + xi * MP, P, NULL, 1)
+        dgemm(False, False, OC, P, C, 1.0, U + xi * UP, C, V + xi * VP, P, 0.0, M + xi * MP,
+              P, NULL, 1)
 
 
 cdef void _run(floating* out, const floating* inp, const floating* U, const floating* bias,
@@ -169,6 +202,7 @@ cdef void _run(floating* out, const floating* inp, const floating* U, const floa
     every element is computed by one thread in the same order: the same bits at any count."""
     cdef Py_ssize_t TH = (OH + 1) // 2, TW = (OW + 1) // 2, P = TH * TW
     cdef Py_ssize_t VP = _plane(C * P, sizeof(floating)), MP = _plane(OC * P, sizeof(floating))
+    cdef Py_ssize_t UP = _plane(OC * C, sizeof(floating))
     cdef Py_ssize_t vsize = 16 * VP, msize = 16 * MP, plane = (2 * TH + 2) * (TW + 1)
     cdef Py_ssize_t ssize = 2 * plane + 4 * TW + 2
     cdef Py_ssize_t chunk, n, xi
@@ -182,7 +216,7 @@ cdef void _run(floating* out, const floating* inp, const floating* U, const floa
                 _inputs(V + t * vsize, s, s + plane, inp + n * C * H * W, 0, C, H, W, pt, pl,
                         TH, TW, VP, level)
                 for xi in range(16):
-                    _gemm(M + t * msize, U, V + t * vsize, xi, OC, C, P, VP, MP)
+                    _gemm(M + t * msize, U, V + t * vsize, xi, OC, C, P, UP, VP, MP)
                 _outputs(out + n * OC * OH * OW, M + t * msize, bias, s + 2 * plane, 0, OC,
                          OH, OW, TH, TW, MP, level)
         return
@@ -192,35 +226,44 @@ cdef void _run(floating* out, const floating* inp, const floating* U, const floa
             _inputs(V, s, s + plane, inp + n * C * H * W, t * C // nthreads,
                     (t + 1) * C // nthreads, H, W, pt, pl, TH, TW, VP, level)
         for xi in prange(16, schedule='static', num_threads=nthreads):
-            _gemm(M, U, V, xi, OC, C, P, VP, MP)
+            _gemm(M, U, V, xi, OC, C, P, UP, VP, MP)
         for t in prange(nthreads, schedule='static', num_threads=nthreads):
             s = scratch + t * ssize
             _outputs(out + n * OC * OH * OW, M, bias, s + 2 * plane, t * OC // nthreads,
                      (t + 1) * OC // nthreads, OH, OW, TH, TW, MP, level)
 
 
-cdef void _filter_transform(floating* U, const floating* w, Py_ssize_t OC,
-                            Py_ssize_t C) noexcept nogil:
-    """U[xi][oc][c] = (G g G^T)[xi] of every 3x3 kernel g = w[oc][c], computed in double (G's
-    halves make it exact there) and rounded once to the weight's dtype."""
-    cdef Py_ssize_t oc, c, k, i, OCC = OC * C
+cdef void _filter_row(floating* U, const floating* w, Py_ssize_t oc, Py_ssize_t C,
+                      Py_ssize_t UP) noexcept nogil:
+    """U[xi][oc][c] (planes UP apart) = (G g G^T)[xi] of every 3x3 kernel g = w[oc][c] of one
+    output channel, computed in double (G's halves make it exact there) and rounded once."""
+    cdef Py_ssize_t c, k, i
     cdef const floating* g
     cdef double t[4][3]
     cdef floating* u
-    for oc in range(OC):
-        for c in range(C):
-            g = w + (oc * C + c) * 9
-            for k in range(3):   # t = G g: rows g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2
-                t[0][k] = g[k]
-                t[1][k] = 0.5 * (<double>g[k] + g[3 + k] + g[6 + k])
-                t[2][k] = 0.5 * (<double>g[k] - g[3 + k] + g[6 + k])
-                t[3][k] = g[6 + k]
-            u = U + oc * C + c
-            for i in range(4):   # (t G^T) row i, the same combinations over the columns
-                u[(4 * i + 0) * OCC] = <floating>t[i][0]
-                u[(4 * i + 1) * OCC] = <floating>(0.5 * (t[i][0] + t[i][1] + t[i][2]))
-                u[(4 * i + 2) * OCC] = <floating>(0.5 * (t[i][0] - t[i][1] + t[i][2]))
-                u[(4 * i + 3) * OCC] = <floating>t[i][2]
+    for c in range(C):
+        g = w + (oc * C + c) * 9
+        for k in range(3):   # t = G g: rows g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2
+            t[0][k] = g[k]
+            t[1][k] = 0.5 * (<double>g[k] + g[3 + k] + g[6 + k])
+            t[2][k] = 0.5 * (<double>g[k] - g[3 + k] + g[6 + k])
+            t[3][k] = g[6 + k]
+        u = U + oc * C + c
+        for i in range(4):   # (t G^T) row i, the same combinations over the columns
+            u[(4 * i + 0) * UP] = <floating>t[i][0]
+            u[(4 * i + 1) * UP] = <floating>(0.5 * (t[i][0] + t[i][1] + t[i][2]))
+            u[(4 * i + 2) * UP] = <floating>(0.5 * (t[i][0] - t[i][1] + t[i][2]))
+            u[(4 * i + 3) * UP] = <floating>t[i][2]
+
+
+cdef void _filter_transform(floating* U, const floating* w, Py_ssize_t OC, Py_ssize_t C,
+                            Py_ssize_t UP, int nthreads) noexcept nogil:
+    """The filter transform of every output channel (_filter_row), the threads sharing them
+    out. Serial and with the 16 planes 64 KiB apart (one L1 set), it had taken most of a
+    batch-1 forward: 512 x 512 channels at 16 x 16 took 16.0 ms against im2col's 6.8."""
+    cdef Py_ssize_t oc
+    for oc in prange(OC, schedule='static', num_threads=nthreads):
+        _filter_row(U, w, oc, C, UP)
 
 
 def run(out, inp, weight, bias, Py_ssize_t pt, Py_ssize_t pl, int nthreads) -> None:
@@ -234,11 +277,10 @@ def run(out, inp, weight, bias, Py_ssize_t pt, Py_ssize_t pl, int nthreads) -> N
     dt = inp.dtype
     scratch = np.empty(nt * (2 * (2 * TH + 2) * (TW + 1) + 4 * TW + 2), dt)
     _run_arrays(out.reshape(-1), inp.reshape(-1), weight.reshape(-1), bias,
-                np.empty(16 * OC * C, dt),
+                np.empty(16 * _plane(OC * C, dt.itemsize), dt),
                 np.empty(copies * 16 * _plane(C * TH * TW, dt.itemsize), dt),
                 np.empty(copies * 16 * _plane(OC * TH * TW, dt.itemsize), dt), scratch, N, C,
-                inp.shape[2],
-                inp.shape[3], OC, out.shape[2], out.shape[3], pt, pl, nt)
+                inp.shape[2], inp.shape[3], OC, out.shape[2], out.shape[3], pt, pl, nt)
 
 
 def _run_arrays(floating[::1] out, const floating[::1] inp, const floating[::1] w,
@@ -249,7 +291,7 @@ def _run_arrays(floating[::1] out, const floating[::1] inp, const floating[::1] 
     cdef const floating* b = &bias[0] if bias is not None else NULL
     cdef int level = nncore_simd_level()
     with nogil:
-        _filter_transform(&U[0], &w[0], OC, C)
+        _filter_transform(&U[0], &w[0], OC, C, _plane(OC * C, sizeof(floating)), nthreads)
         _run(&out[0], &inp[0], &U[0], b, &V[0], &M[0], &scratch[0], N, C, H, W, OC, OH, OW,
              pt, pl, nthreads, level)
 
@@ -269,7 +311,7 @@ def _run_arrays(floating[::1] out, const floating[::1] inp, const floating[::1] 
 
 cdef struct DwGeom:
     Py_ssize_t N, C, H, W, OC, OH, OW, pt, pl, TH, TW, P, nb, KB, plane, ssize
-    Py_ssize_t VP, YP    # plane strides of V (16, C, KB) and Y (16, OC, KB), see _plane
+    Py_ssize_t VP, YP, SP   # plane strides of V (16, C, KB), Y (16, OC, KB), S (16, OC, C)
 
 
 cdef inline void _douts(floating* Y, const floating* dy, floating* row, Py_ssize_t OH,
@@ -297,10 +339,10 @@ cdef inline void _dw_gemm(floating* S, const floating* Y, const floating* V, Py_
     """S[xi] (OC, C) (+)= Y[xi] (OC, K) @ V[xi] (C, K)^T (rows KB apart), on this thread."""
     if floating is float:
         sgemm(False, True, g.OC, g.C, K, 1.0, Y + xi * g.YP, g.KB, V + xi * g.VP, g.KB,
-              1.0 if accumulate else 0.0, S + xi * g.OC * g.C, g.C, NULL, 1)
+              1.0 if accumulate else 0.0, S + xi * g.SP, g.C, NULL, 1)
     else:
         dgemm(False, True, g.OC, g.C, K, 1.0, Y + xi * g.YP, g.KB, V + xi * g.VP, g.KB,
-              1.0 if accumulate else 0.0, S + xi * g.OC * g.C, g.C, NULL, 1)
+              1.0 if accumulate else 0.0, S + xi * g.SP, g.C, NULL, 1)
 
 
 cdef inline void _bias_sums(floating* db, const floating* Y5, Py_ssize_t OC, Py_ssize_t K,
@@ -336,8 +378,8 @@ cdef void _dweight_chunks(floating* S, floating* db, const floating* dout,
                           const DwGeom* g, int nthreads, int level) noexcept nogil:
     """N >= nthreads: thread t sums its chunk of samples into S[t + 1] and db[t + 1] (V, Y
     and scratch per thread), then S[0] = sum of the partials in thread order (and db[0])."""
-    cdef Py_ssize_t SS = 16 * g.OC * g.C, chunk = (g.N + nthreads - 1) // nthreads
-    cdef Py_ssize_t n0, lo, hi, cnt, xi, i
+    cdef Py_ssize_t SS = 16 * g.SP, OCC = g.OC * g.C, chunk = (g.N + nthreads - 1) // nthreads
+    cdef Py_ssize_t n0, lo, hi, cnt, xi, i, e
     cdef floating* St
     cdef floating* dbt
     cdef int t
@@ -363,10 +405,11 @@ cdef void _dweight_chunks(floating* S, floating* db, const floating* dout,
                 _bias_sums(dbt, Y + t * 16 * g.YP + 5 * g.YP, g.OC, cnt * g.P, g.KB,
                            n0 > lo)
             n0 = n0 + g.nb
-    for i in prange(SS, schedule='static', num_threads=nthreads):
-        S[i] = S[SS + i]
+    for i in prange(16 * OCC, schedule='static', num_threads=nthreads):
+        e = i // OCC * g.SP + i % OCC   # plane i // OCC, element i % OCC
+        S[e] = S[SS + e]
         for t in range(1, nthreads):
-            S[i] = S[i] + S[(t + 1) * SS + i]
+            S[e] = S[e] + S[(t + 1) * SS + e]
     if db != NULL:
         for i in range(g.OC):
             db[i] = db[g.OC + i]
@@ -395,27 +438,35 @@ cdef void _dweight_shared(floating* S, floating* db, const floating* dout,
         n0 = n0 + g.nb
 
 
-cdef void _weight_from_s(floating* dw, const floating* S, Py_ssize_t OC,
-                         Py_ssize_t C) noexcept nogil:
-    """dw[oc][c] (3, 3) = G^T s G of every s = S[.][oc][c] (4, 4), in double, rounded once."""
-    cdef Py_ssize_t oc, c, i, j, OCC = OC * C
+cdef void _weight_row(floating* dw, const floating* S, Py_ssize_t oc, Py_ssize_t C,
+                      Py_ssize_t SP) noexcept nogil:
+    """dw[oc][c] (3, 3) = G^T s G of every s = S[.][oc][c] (4, 4; planes SP apart) of one
+    output channel, in double, rounded once."""
+    cdef Py_ssize_t c, i, j
     cdef double s[4][4]
     cdef double t[3][4]
     cdef floating* d
-    for oc in range(OC):
-        for c in range(C):
-            for i in range(4):
-                for j in range(4):
-                    s[i][j] = S[(4 * i + j) * OCC + oc * C + c]
-            for j in range(4):   # G^T over the rows: s0 + (s1 + s2)/2, (s1 - s2)/2, ... + s3
-                t[0][j] = s[0][j] + 0.5 * (s[1][j] + s[2][j])
-                t[1][j] = 0.5 * (s[1][j] - s[2][j])
-                t[2][j] = 0.5 * (s[1][j] + s[2][j]) + s[3][j]
-            d = dw + (oc * C + c) * 9
-            for i in range(3):   # and G over the columns
-                d[3 * i] = <floating>(t[i][0] + 0.5 * (t[i][1] + t[i][2]))
-                d[3 * i + 1] = <floating>(0.5 * (t[i][1] - t[i][2]))
-                d[3 * i + 2] = <floating>(0.5 * (t[i][1] + t[i][2]) + t[i][3])
+    for c in range(C):
+        for i in range(4):
+            for j in range(4):
+                s[i][j] = S[(4 * i + j) * SP + oc * C + c]
+        for j in range(4):   # G^T over the rows: s0 + (s1 + s2)/2, (s1 - s2)/2, ... + s3
+            t[0][j] = s[0][j] + 0.5 * (s[1][j] + s[2][j])
+            t[1][j] = 0.5 * (s[1][j] - s[2][j])
+            t[2][j] = 0.5 * (s[1][j] + s[2][j]) + s[3][j]
+        d = dw + (oc * C + c) * 9
+        for i in range(3):   # and G over the columns
+            d[3 * i] = <floating>(t[i][0] + 0.5 * (t[i][1] + t[i][2]))
+            d[3 * i + 1] = <floating>(0.5 * (t[i][1] - t[i][2]))
+            d[3 * i + 2] = <floating>(0.5 * (t[i][1] + t[i][2]) + t[i][3])
+
+
+cdef void _weight_from_s(floating* dw, const floating* S, Py_ssize_t OC, Py_ssize_t C,
+                         Py_ssize_t SP, int nthreads) noexcept nogil:
+    """_weight_row of every output channel, the threads sharing them out."""
+    cdef Py_ssize_t oc
+    for oc in prange(OC, schedule='static', num_threads=nthreads):
+        _weight_row(dw, S, oc, C, SP)
 
 
 def dweight(dout, inp, Py_ssize_t pt, Py_ssize_t pl, int nthreads, bint need_dbias) -> tuple:
@@ -435,6 +486,7 @@ def dweight(dout, inp, Py_ssize_t pt, Py_ssize_t pl, int nthreads, bint need_dbi
     g.ssize = 2 * g.plane + 4 * g.TW
     g.VP = _plane(g.C * g.KB, inp.dtype.itemsize)
     g.YP = _plane(g.OC * g.KB, inp.dtype.itemsize)
+    g.SP = _plane(g.OC * g.C, inp.dtype.itemsize)
     cdef int nt = max(1, nthreads)
     cdef int copies = nt if g.N >= nt else 1   # V, Y per thread (and partial sums), or shared
     cdef int partials = nt if g.N >= nt else 0
@@ -443,7 +495,7 @@ def dweight(dout, inp, Py_ssize_t pt, Py_ssize_t pl, int nthreads, bint need_dbi
     if g.N == 0:
         return dw, np.zeros(g.OC, dt) if need_dbias else None
     db = np.empty((partials + 1) * g.OC, dt) if need_dbias else None
-    _dweight_arrays(dw.reshape(-1), db, np.empty((partials + 1) * 16 * g.OC * g.C, dt),
+    _dweight_arrays(dw.reshape(-1), db, np.empty((partials + 1) * 16 * g.SP, dt),
                     dout.reshape(-1), inp.reshape(-1),
                     np.empty(copies * 16 * g.VP, dt), np.empty(copies * 16 * g.YP, dt), np.empty(nt * g.ssize, dt), g,
                     nt)
@@ -462,4 +514,4 @@ def _dweight_arrays(floating[::1] dw, floating[::1] db, floating[::1] S,
         else:
             _dweight_shared(&S[0], b, &dout[0], &inp[0], &V[0], &Y[0], &scratch[0], &g,
                             nthreads, level)
-        _weight_from_s(&dw[0], &S[0], g.OC, g.C)
+        _weight_from_s(&dw[0], &S[0], g.OC, g.C, g.SP, nthreads)

@@ -117,21 +117,51 @@ def test_thread_count_does_not_change_the_bits(N):
         np.testing.assert_array_equal(y, results[0])
 
 
+# (N, C, H, W, OC, kernel), stride, groups -> (forward takes it, weight gradient takes it)
 @pytest.mark.parametrize("shape, stride, groups, taken", [
-    ((2, 32, 16, 16, 32, 3), 1, 1, True),
-    ((2, 31, 16, 16, 32, 3), 1, 1, False),   # too few input channels
-    ((2, 32, 16, 16, 31, 3), 1, 1, False),   # too few output channels
-    ((2, 32, 14, 14, 32, 3), 1, 1, False),   # 14 x 14 output with padding 1 -> too small
-    ((2, 32, 33, 33, 32, 3), 2, 1, False),   # stride 2
-    ((2, 32, 16, 16, 32, 3), 1, 2, False),   # groups
-    ((2, 32, 16, 16, 32, 5), 1, 1, False),   # 5x5
+    ((2, 32, 16, 16, 32, 3), 1, 1, (True, True)),
+    ((2, 16, 16, 16, 32, 3), 1, 1, (True, False)),    # 16 input channels: forward only
+    ((2, 15, 16, 16, 32, 3), 1, 1, (False, False)),   # too few input channels
+    ((2, 32, 16, 16, 31, 3), 1, 1, (False, False)),   # too few output channels
+    ((4, 32, 8, 8, 32, 3), 1, 1, (False, True)),      # 8 x 8 needs >= 64 channels forward
+    ((4, 64, 8, 8, 64, 3), 1, 1, (True, True)),
+    ((16, 64, 4, 4, 64, 3), 1, 1, (True, True)),      # 4 x 4, 64 tiles
+    ((8, 64, 4, 4, 64, 3), 1, 1, (True, False)),      # 32 tiles: too few for dW
+    ((1, 64, 8, 8, 64, 3), 1, 1, (False, False)),     # 16 tiles: the filter transform dominates
+    ((64, 64, 3, 3, 64, 3), 1, 1, (False, False)),    # 3 x 3 output
+    ((2, 32, 33, 33, 32, 3), 2, 1, (False, False)),   # stride 2
+    ((2, 32, 16, 16, 32, 3), 1, 2, (False, False)),   # groups
+    ((2, 32, 16, 16, 32, 5), 1, 1, (False, False)),   # 5x5
 ])
 def test_routing(shape, stride, groups, taken):
     N, C, H, W, OC, k = shape
     x = np.zeros((N, C, H, W), np.float32)
     w = np.zeros((OC, C // groups, k, k), np.float32)
     gd, _ = K._geometry(x, w, stride, 1 if k == 3 else 2, 1, groups)
-    assert Wg.winograd_ok(gd) is taken
+    assert (Wg.winograd_ok(gd), Wg.weight_grad_ok(gd)) == taken
+
+
+# small outputs (8 x 8, odd 5 x 7, 4 x 4) that take both paths with 64 channels
+SMALL_SHAPES = [(4, 64, 8, 8, 64, (1, 1, 1, 1)), (8, 64, 5, 7, 64, (1, 1, 1, 1)),
+                (16, 64, 4, 4, 64, (1, 1, 1, 1))]
+
+
+@pytest.mark.parametrize("shape", SMALL_SHAPES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_small_outputs_match_float64_reference(shape, dtype):
+    N, C, H, W, OC, pad = shape
+    x, w, b = _data(N, C, H, W, OC, dtype, seed=21)
+    gd, _ = K._geometry(x, w, 1, pad, 1, 1)
+    assert Wg.winograd_ok(gd) and Wg.weight_grad_ok(gd)
+    y = K.conv2d_forward(x, w, b, padding=pad)
+    dout = np.random.default_rng(22).standard_normal(y.shape).astype(dtype)
+    _, dw, db = K.conv2d_backward(dout, x, w, padding=pad, need_dinp=False)
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    ref = ref_conv(x64, w64, b.astype(np.float64), (1, 1), pad, (1, 1), 1)
+    _, rdw, rdb = ref_conv_backward(dout.astype(np.float64), x64, w64, (1, 1), pad, (1, 1), 1)
+    for got, want in ((y, ref), (dw, rdw), (db, rdb)):
+        err = np.abs(got - want).max() / np.abs(want).max()
+        assert err <= (1e-13 if dtype == np.float64 else 3e-6)
 
 
 # ------------------------------------------------------------------ weight gradient
