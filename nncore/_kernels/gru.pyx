@@ -62,13 +62,14 @@ cdef inline void _bwd_row(floating *dgi, floating *dgh, floating *dh, const floa
 
 cdef void gru_forward_seq(floating *hs,                # OUT (T+1, B, H); hs[0] = h0 on entry
                           floating *gates,             # OUT cache (T, B, G)
-                          floating *ghs,               # OUT cache (T, B, G)
+                          floating *ghs,               # OUT cache (T, B, G); ring: (1, B, G)
                           const floating *x,           # IN (T, B, I)
                           const floating *w_ih,        # IN (G, I)
                           const floating *whh_t,       # IN (H, G): W_hh transposed
                           const floating *b_ih,        # IN (G,) or NULL
                           const floating *b_hh,        # IN (G,) or NULL
                           Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H,
+                          bint ring,                   # keep no ghs cache (inference)
                           int nt, int level) noexcept nogil:
     cdef Py_ssize_t G = 3 * H, BH = B * H, t, b
     cdef int row_nt = nt if B * H >= ROWS_PARALLEL_MIN else 1
@@ -77,7 +78,7 @@ cdef void gru_forward_seq(floating *hs,                # OUT (T+1, B, H); hs[0] 
     _gemm(False, True, T * B, G, I, x, I, w_ih, I, 0, gates, G, b_ih, nt)
     for t in range(T):
         gt = gates + t * B * G
-        ght = ghs + t * B * G
+        ght = ghs + (0 if ring else t) * B * G
         _gemm(False, False, B, G, H, hs + t * BH, H, whh_t, G, 0, ght, G, b_hh, nt)
         if row_nt > 1:
             for b in prange(B, schedule='static', num_threads=row_nt):
@@ -139,12 +140,14 @@ def dispatched_simd() -> str:
     return nncore_simd_name(nncore_simd_level()).decode()
 
 
-def gru_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None):
+def gru_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, keep_cache=True):
     """Run one GRU layer over x (T, B, I) from h0 (B, H).
 
     Returns (hs, gates, ghs): hs (T+1, B, H) starts with h0 (hs[1:] is the output sequence,
     hs[T] the final state); gates (T, B, 3H) the activated r, z, n and ghs (T, B, 3H) the
     hidden projections h_{t-1} W_hh^T + b_hh: the caches `gru_backward` reads.
+    keep_cache=False (no backward to follow) keeps one step of ghs and returns None for it;
+    hs is the same bits.
     """
     x, w_ih, w_hh, b_ih, b_hh = _check_weights(x, w_ih, w_hh, b_ih, b_hh, 3, "gru_forward")
     T, B, I = x.shape
@@ -154,16 +157,17 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None):
     hs = np.empty((T + 1, B, H), x.dtype)
     hs[0] = h0
     gates = np.empty((T, B, 3 * H), x.dtype)
-    ghs = np.empty((T, B, 3 * H), x.dtype)
+    ghs = np.empty((T if keep_cache else 1, B, 3 * H), x.dtype)
     if B > 0:
-        _forward(hs, gates, ghs, x, w_ih, whh_t, b_ih, b_hh, get_num_threads())
-    return hs, gates, ghs
+        _forward(hs, gates, ghs, x, w_ih, whh_t, b_ih, b_hh, not keep_cache,
+                 get_num_threads())
+    return hs, gates, ghs if keep_cache else None
 
 
 def _forward(floating[:, :, ::1] hs, floating[:, :, ::1] gates, floating[:, :, ::1] ghs,
              const floating[:, :, ::1] x, const floating[:, ::1] w_ih,
              const floating[:, ::1] whh_t, const floating[::1] b_ih, const floating[::1] b_hh,
-             int nt):
+             bint ring, int nt):
     cdef Py_ssize_t T = x.shape[0], B = x.shape[1], I = x.shape[2], H = hs.shape[2]
     cdef const floating *bi = &b_ih[0] if b_ih is not None else NULL
     cdef const floating *bh = &b_hh[0] if b_hh is not None else NULL
@@ -171,7 +175,7 @@ def _forward(floating[:, :, ::1] hs, floating[:, :, ::1] gates, floating[:, :, :
     with nogil:
         gru_forward_seq(&hs[0, 0, 0], &gates[0, 0, 0], &ghs[0, 0, 0],
                         &x[0, 0, 0] if I > 0 else NULL, &w_ih[0, 0] if I > 0 else NULL,
-                        &whh_t[0, 0], bi, bh, T, B, I, H, nt, level)
+                        &whh_t[0, 0], bi, bh, T, B, I, H, ring, nt, level)
 
 
 def gru_backward(dout, dh_n, gates, ghs, hs, x, w_ih, w_hh, need_dx=True, need_dweight=True,

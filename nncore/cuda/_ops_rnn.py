@@ -130,8 +130,9 @@ def lstm_cell_backward(dh_new, dc_new, cache, need_dx=True, need_dweight=True,
 # Same caches as the CPU gru_forward: hs (T+1, B, H) = [h0, h_1..h_T], gates (T, B, 3H)
 # activated r, z, n, ghs (T, B, 3H) = h_{t-1} W_hh^T + b_hh.
 
-def gru_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None) -> tuple:
-    """One GRU layer over x (T, B, I) from h0 (B, H) -> (hs, gates, ghs) as the CPU kernel."""
+def gru_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, keep_cache=True) -> tuple:
+    """One GRU layer over x (T, B, I) from h0 (B, H) -> (hs, gates, ghs) as the CPU kernel
+    (ghs None when keep_cache is False)."""
     fn = "gru_forward"
     x, w_ih, w_hh, b_ih, b_hh = _rnn_inputs(x, w_ih, w_hh, b_ih, b_hh, 3, fn)
     T, B, I = x.shape
@@ -143,7 +144,7 @@ def gru_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None) -> tuple:
     for t in range(T):
         gemm(hs[t], w_hh, ghs[t], trans_b=True, bias=b_hh)
         _ext.gru_pointwise_forward(gates[t], ghs[t], hs[t], hs[t + 1], B, H)
-    return hs, gates, ghs
+    return hs, gates, ghs if keep_cache else None
 
 
 def gru_backward(dout, dh_n, gates, ghs, hs, x, w_ih, w_hh, need_dx=True, need_dweight=True,

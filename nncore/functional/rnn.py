@@ -53,8 +53,10 @@ class GRULayer(Function):
     @staticmethod
     def forward(ctx: Context, x, h0, w_ih, w_hh, b_ih, b_hh) -> tuple:
         x = np.ascontiguousarray(x)
-        hs, gates, ghs = _gru.gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh)
-        ctx.save_for_backward(x, w_ih, w_hh, hs, gates, ghs)
+        keep = any(ctx.needs_input_grad)   # as LSTMLayer: no ghs cache without a backward
+        hs, gates, ghs = _gru.gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, keep_cache=keep)
+        if keep:
+            ctx.save_for_backward(x, w_ih, w_hh, hs, gates, ghs)
         return hs[1:], hs[x.shape[0]].copy()
 
     @staticmethod

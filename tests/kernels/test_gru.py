@@ -126,6 +126,39 @@ def test_every_simd_level_matches_reference(level, dtype):
         K._cap_simd(None)
 
 
+# the serial row path and the parallel one (B * H >= 8192)
+@pytest.mark.parametrize("shape", [(4, 3, 5, 7), (5, 32, 70, 260)])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_forward_without_cache_gives_the_same_bits(shape, dtype, threads):
+    """keep_cache=False reuses one step of ghs (inference): the same hs, no ghs."""
+    args = make(*shape, dtype=dtype, seed=5)
+    before = nncore.get_num_threads()
+    try:
+        nncore.set_num_threads(threads)
+        hs, gates, ghs = K.gru_forward(*args)
+        hs2, gates2, ghs2 = K.gru_forward(*args, keep_cache=False)
+    finally:
+        nncore.set_num_threads(before)
+    assert ghs is not None and ghs2 is None
+    np.testing.assert_array_equal(hs, hs2)
+    np.testing.assert_array_equal(gates, gates2)
+    ref_out, ref_h = ref_gru(*_f64(args))
+    tol = 1e-12 if dtype == np.float64 else 2e-5
+    np.testing.assert_allclose(hs2[1:], ref_out, rtol=tol, atol=tol)
+
+
+def test_no_grad_layer_keeps_no_cache():
+    gru = nncore.nn.GRU(5, 7)
+    x = nncore.randn(4, 3, 5)
+    out, h = gru(x)
+    with nncore.no_grad():
+        out2, h2 = gru(x)
+    assert out2.grad_fn is None and out.grad_fn is not None
+    np.testing.assert_array_equal(out.detach().numpy(), out2.numpy())
+    np.testing.assert_array_equal(h.detach().numpy(), h2.numpy())
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_one_and_two_threads_are_bit_identical(dtype):
     before = nncore.get_num_threads()
