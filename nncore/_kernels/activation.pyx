@@ -33,6 +33,8 @@ cdef extern from "activation_elementwise.h" nogil:
     int NNCORE_EW_GELU_TANH_GRAD
     int NNCORE_EW_GELU
     int NNCORE_EW_GELU_GRAD
+    int NNCORE_EW_RELU
+    int NNCORE_EW_RELU_GRAD
     int nncore_ew_f32(int op, float *y, const float *a, const float *b, Py_ssize_t n,
                       int level)
     int nncore_ew_f64(int op, double *y, const double *a, const double *b, Py_ssize_t n,
@@ -111,6 +113,10 @@ cdef inline int _simd_op(int op) noexcept nogil:
         return NNCORE_EW_GELU             # float32 only: float64 returns to the libm loop
     if op == GELU_BWD:
         return NNCORE_EW_GELU_GRAD
+    if op == RELU_FWD:
+        return NNCORE_EW_RELU
+    if op == RELU_BWD:
+        return NNCORE_EW_RELU_GRAD
     return -1
 
 

@@ -246,6 +246,29 @@ def test_every_simd_level_matches_reference(simd_cap, level, dtype):
         np.testing.assert_array_equal(A.gelu_forward(specials[2:], "tanh"), [np.inf, 0, 0, 0, 1e4])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_relu_vector_bodies_give_the_portable_bits(simd_cap, dtype):
+    """relu forward and backward are selections: every SIMD level must give the portable
+    loop's bits, nan kept, -0.0 -> +0.0, on lengths that hit every vector tail."""
+    specials = np.array([np.nan, -np.inf, np.inf, -0.0, 0.0, -1e-30, 1e-30], dtype)
+    results = {}
+    for level in SIMD_LEVELS:
+        simd_cap(level)
+        got = []
+        for n in (1, 3, 7, 8, 15, 16, 17, 33, 1001):
+            x = np.concatenate([specials, data((n,), dtype, seed=n)])
+            dout = data(x.shape, dtype, seed=n + 1)
+            got += [A.relu_forward(x), A.relu_backward(dout, x)]
+        results[level] = got
+    for level, got in results.items():
+        for a, b in zip(got, results["portable"]):
+            np.testing.assert_array_equal(a, b, err_msg=level)
+            assert np.array_equal(np.signbit(a), np.signbit(b)), level
+    y = results["portable"][0][:7]
+    np.testing.assert_array_equal(y, [np.nan, 0, np.inf, 0, 0, 0, dtype(1e-30)])
+    assert not np.signbit(y[3])
+
+
 ERR_FWD, ERR_BWD = 2.5e-7, 3e-7   # measured at AVX-512: 1.4e-7 and 1.5e-7 (about 2 ulp of 1)
 
 
