@@ -4,7 +4,7 @@ A training step allocates the same large buffers every iteration. glibc hands th
 or freshly trimmed pages, so each step pays a page fault per 4 KiB it touches (measured here:
 ~2,400 faults and ~6 ms per LSTM forward whose kernels take ~6 ms). ``import nncore`` therefore
 installs a caching allocator as NumPy's data allocator (NumPy's NEP 49 hook) in the importing
-thread: freed blocks of 256 KiB and more are kept in size classes (at most 12.5% slack) and
+thread: freed blocks of 32 KiB and more are kept in size classes (at most 12.5% slack) and
 reused, up to a cache limit (default 1 GiB); smaller blocks go straight to malloc. Blocks of
 2 MiB and more start on a 2 MiB boundary and ask Linux for transparent huge pages
 (``MADV_HUGEPAGE``, used where THP is in "madvise" or "always" mode). Arrays always return to
