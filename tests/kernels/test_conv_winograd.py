@@ -291,3 +291,30 @@ def test_weight_gradient_batch_split_over_threads_is_deterministic():
         np.testing.assert_array_equal(first[1], again[1])
         for got, ref in zip(first, one):   # float32 sums of 5 x 144 tiles in two orders
             assert np.abs(got - ref).max() <= 1e-5 * np.abs(ref).max()
+
+
+def test_random_geometries_match_float64_reference():
+    """A sweep of random sizes and paddings (0-3 per side, down to 4 x 4 outputs): forward,
+    input and weight gradients against the float64 reference, whichever path each takes."""
+    r = np.random.default_rng(31)
+    taken = [0, 0]
+    for _ in range(24):
+        N = int(r.integers(1, 4)) * 8
+        C, OC = int(r.choice([16, 33, 64, 67])), int(r.choice([32, 40, 64]))
+        H, W = (int(v) for v in r.integers(3, 19, 2))
+        pad = tuple(int(v) for v in r.integers(0, 4, 4))
+        if H + pad[0] + pad[1] < 3 or W + pad[2] + pad[3] < 3:
+            continue
+        x, w, b = _data(N, C, H, W, OC, np.float64, seed=int(r.integers(1 << 30)))
+        gd, _ = K._geometry(x, w, 1, pad, 1, 1)
+        taken[0] += Wg.winograd_ok(gd)
+        taken[1] += Wg.weight_grad_ok(gd)
+        y = K.conv2d_forward(x, w, b, padding=pad)
+        dout = r.standard_normal(y.shape)
+        dx, dw, db = K.conv2d_backward(dout, x, w, padding=pad)
+        ref = ref_conv(x, w, b, (1, 1), pad, (1, 1), 1)
+        rdx, rdw, rdb = ref_conv_backward(dout, x, w, (1, 1), pad, (1, 1), 1)
+        for got, want in ((y, ref), (dx, rdx), (dw, rdw), (db, rdb)):
+            np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-10,
+                                       err_msg=f"{(N, C, H, W, OC, pad)}")
+    assert taken[0] >= 5 and taken[1] >= 5, taken
