@@ -324,16 +324,6 @@ cdef inline void _douts(floating* Y, const floating* dy, floating* row, Py_ssize
         nncore_wino_dout_f64(Y, dy, row, 1, OH, OW, TH, TW, 0, OP, level)
 
 
-cdef inline void _input1(floating* V, floating* E, floating* Od, const floating* x,
-                         Py_ssize_t H, Py_ssize_t W, Py_ssize_t pt, Py_ssize_t pl,
-                         Py_ssize_t TH, Py_ssize_t TW, Py_ssize_t VP, int level) noexcept nogil:
-    """Input transform of one channel x (H, W) into V (16 planes VP apart)."""
-    if floating is float:
-        nncore_wino_input_f32(V, E, Od, x, 1, H, W, pt, pl, TH, TW, VP, level)
-    else:
-        nncore_wino_input_f64(V, E, Od, x, 1, H, W, pt, pl, TH, TW, VP, level)
-
-
 cdef inline void _dw_gemm(floating* S, const floating* Y, const floating* V, Py_ssize_t xi,
                           const DwGeom* g, Py_ssize_t K, bint accumulate) noexcept nogil:
     """S[xi] (OC, C) (+)= Y[xi] (OC, K) @ V[xi] (C, K)^T (rows KB apart), on this thread."""
@@ -364,8 +354,8 @@ cdef inline void _group_transforms(floating* V, floating* Y, floating* s, const 
     cdef Py_ssize_t j, m
     for j in range(j0, j1):
         m = j // g.C
-        _input1(V + (j - m * g.C) * g.KB + m * g.P, s, s + g.plane,
-                inp + (n0 * g.C + j) * g.H * g.W, g.H, g.W, g.pt, g.pl, g.TH, g.TW,
+        _inputs(V + (j - m * g.C) * g.KB + m * g.P, s, s + g.plane,
+                inp + (n0 * g.C + j) * g.H * g.W, 0, 1, g.H, g.W, g.pt, g.pl, g.TH, g.TW,
                 g.VP, level)
     for j in range(k0, k1):
         m = j // g.OC

@@ -78,7 +78,7 @@ cdef void gru_forward_seq(floating *hs,                # OUT (T+1, B, H); hs[0] 
     _gemm(False, True, T * B, G, I, x, I, w_ih, I, 0, gates, G, b_ih, nt)
     for t in range(T):
         gt = gates + t * B * G
-        ght = ghs + (0 if ring else t) * B * G
+        ght = ghs + _slot(t, ring) * B * G
         _gemm(False, False, B, G, H, hs + t * BH, H, whh_t, G, 0, ght, G, b_hh, nt)
         if row_nt > 1:
             for b in prange(B, schedule='static', num_threads=row_nt):

@@ -27,11 +27,6 @@ cdef extern from "rnn_pointwise.h" nogil:
                              const double *tc, Py_ssize_t rows, Py_ssize_t n, int level)
 
 
-cdef inline Py_ssize_t _slot(Py_ssize_t t, bint ring) noexcept nogil:
-    """Step t's slot in gT / tcT: t when the caches are kept, else the one reused slot."""
-    return 0 if ring else t
-
-
 cdef inline void _fwd_units(floating *gT, floating *cT, floating *tcT, floating *xh,
                             floating *out, Py_ssize_t j0, Py_ssize_t j1, Py_ssize_t t,
                             Py_ssize_t T, Py_ssize_t B, Py_ssize_t I, Py_ssize_t H, bint ring,

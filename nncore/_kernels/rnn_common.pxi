@@ -1,6 +1,6 @@
 # rnn_common.pxi: helpers shared by lstm.pyx and gru.pyx (textually included): the
-# dtype dispatch of the GEMM, a deterministic column sum for the bias gradients and the
-# layout transposes (transpose.h). Needs `floating`, `sgemm`, `dgemm`, `prange` and
+# dtype dispatch of the GEMM, a deterministic column sum for the bias gradients, the
+# layout transposes (transpose.h) and the step slot of the cache-free (inference) forward. Needs `floating`, `sgemm`, `dgemm`, `prange` and
 # `nncore_simd_level` cimported by the including module.
 
 cdef enum:
@@ -158,3 +158,9 @@ def _cap_simd(level=None) -> str:
     global nncore_simd_cached
     nncore_simd_cached = capped_simd_level(level, nncore_simd_detect())
     return nncore_simd_name(nncore_simd_level()).decode()
+
+
+cdef inline Py_ssize_t _slot(Py_ssize_t t, bint ring) noexcept nogil:
+    """Step t's slot in a per-step cache (LSTM gates and tanh(c), GRU hidden projections):
+    t when the caches are kept for backward, else the one slot reused by every step."""
+    return 0 if ring else t
