@@ -199,9 +199,8 @@ def dweight(dout, inp, Py_ssize_t pt, Py_ssize_t pl, int nthreads, bint need_dbi
         return dw, np.zeros(g.OC, dt) if need_dbias else None
     db = np.empty((partials + 1) * g.OC, dt) if need_dbias else None
     _dweight_arrays(dw.reshape(-1), db, np.empty((partials + 1) * 16 * g.SP, dt),
-                    dout.reshape(-1), inp.reshape(-1),
-                    np.empty(copies * 16 * g.VP, dt), np.empty(copies * 16 * g.YP, dt), np.empty(nt * g.ssize, dt), g,
-                    nt)
+                    dout.reshape(-1), inp.reshape(-1), np.empty(copies * 16 * g.VP, dt),
+                    np.empty(copies * 16 * g.YP, dt), np.empty(nt * g.ssize, dt), g, nt)
     return dw, db[:g.OC].copy() if need_dbias else None
 
 

@@ -12,9 +12,10 @@
  * NNCORE_CACHE_MIN bytes (32 KiB) are plain malloc'ed and freed at once: glibc's arenas reuse
  * those without faults. With 256 KiB there, a 200 KB input gradient freed and allocated
  * again every step (Linear(784, 128) at batch 64) was faulted back in each time: 78 faults
- * and ~530 us per fwd+bwd, against 0 faults and ~260 us now. Larger ones are rounded up to one of 8 classes per power of two (at most
- * 12.5% slack) and, when freed, kept on that class's list while the cache holds less than its
- * limit (default 1 GiB, NNCORE_HOST_CACHE_MB); beyond that they are released to the system.
+ * and ~530 us per fwd+bwd, against 0 faults and ~260 us now. Larger ones are rounded up to
+ * one of 8 classes per power of two (at most 12.5% slack) and, when freed, kept on that
+ * class's list while the cache holds less than its limit (default 1 GiB,
+ * NNCORE_HOST_CACHE_MB); beyond that they are released to the system.
  * Blocks of 2 MiB and more start on a 2 MiB boundary and are marked MADV_HUGEPAGE (Linux), so
  * where transparent huge pages are in "madvise" mode their whole 2 MiB pages are huge pages:
  * fewer TLB misses for the kernels' strided walks (the LM step's 45 MB logits and their

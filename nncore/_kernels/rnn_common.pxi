@@ -1,7 +1,8 @@
 # rnn_common.pxi: helpers shared by lstm.pyx and gru.pyx (textually included): the
 # dtype dispatch of the GEMM, a deterministic column sum for the bias gradients, the
-# layout transposes (transpose.h) and the step slot of the cache-free (inference) forward. Needs `floating`, `sgemm`, `dgemm`, `prange` and
-# `nncore_simd_level` cimported by the including module.
+# layout transposes (transpose.h) and the step slot of the cache-free (inference) forward.
+# Needs `floating`, `sgemm`, `dgemm`, `prange` and `nncore_simd_level` cimported by the
+# including module.
 
 cdef enum:
     ROWS_PARALLEL_MIN = 8192   # B*H elements per step below which the gate pass runs serially
